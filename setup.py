@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="paddlexseg",
+    version="0.1.0",
+    description="LiDAR, image and multi-modal segmentation ported from PyTorch to PaddlePaddle 3",
+    packages=find_packages(include=["paddlexseg", "paddlexseg.*"]),
+    package_data={"paddlexseg": ["datasets/labels/*.yaml"]},
+    python_requires=">=3.9",
+    install_requires=[
+        "paddlepaddle>=3.0,<3.4",  # CUDA users: install paddlepaddle-gpu instead, same versions
+        "numpy>=1.26,<3",
+        "pyyaml>=6.0",
+        "visualdl==2.5.3",
+        "tqdm>=4.66",
+        "pillow>=10",
+    ],
+    extras_require={
+        "convert": ["torch"],
+        "test": ["pytest>=8"],
+    },
+)
