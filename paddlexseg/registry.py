@@ -58,7 +58,17 @@ class Registry:
         obj = self.get(cfg["type"], f"{path}.type")
         check_kwargs(obj, kwargs, path)
         kwargs.update({k: v for k, v in extra.items() if k not in kwargs})
+        if "config_path" not in kwargs and _accepts(obj, "config_path"):
+            kwargs["config_path"] = path  # lets a component name nested keys in its errors
         return obj(**kwargs)
+
+
+def _accepts(obj, name):
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        return name in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def check_kwargs(obj, kwargs, path):

@@ -1,0 +1,79 @@
+"""Command-line flags of ``tools/*.py`` (PaddleSeg's names) and how they override a config."""
+import argparse
+import os
+
+import paddle
+
+from ..config import load_config
+from ..registry import ConfigError
+
+__all__ = ["train_parser", "val_parser", "config_from_args", "set_device"]
+
+
+def _common(parser):
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"],
+                        help="device to run on (gpu needs paddlepaddle-gpu)")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. --opts train.log_iters=5 model.num_classes=20")
+    return parser
+
+
+def train_parser():
+    p = _common(argparse.ArgumentParser(description="Train a paddlexseg model"))
+    p.add_argument("--save_dir", default="output", help="checkpoints, config.yml and vdl_log")
+    p.add_argument("--iters", type=int, help="override the config's iters")
+    p.add_argument("--batch_size", type=int, help="samples per card")
+    p.add_argument("--learning_rate", type=float, help="override lr_scheduler.learning_rate")
+    p.add_argument("--do_eval", action="store_true", help="evaluate on val_dataset while training")
+    p.add_argument("--use_vdl", action="store_true", help="log to VisualDL (save_dir/vdl_log)")
+    p.add_argument("--resume_model", help="checkpoint folder to resume from ('auto': the newest "
+                                          "in save_dir)")
+    p.add_argument("--save_interval", type=int, help="checkpoint (and eval) every N iterations")
+    p.add_argument("--log_iters", type=int, help="log every N iterations")
+    p.add_argument("--keep_checkpoint_max", type=int, help="keep the newest N checkpoints")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--num_workers", type=int, help="data loader worker processes")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="fp16: AMP with loss scaling (GPU); bf16: AMP without scaling")
+    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def val_parser():
+    p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
+    p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    p.add_argument("--no_progress", action="store_true")
+    return p
+
+
+_TRAIN_FLAGS = {"iters": "iters", "batch_size": "batch_size",
+                "learning_rate": "lr_scheduler.learning_rate",
+                "save_interval": "train.save_interval", "log_iters": "train.log_iters",
+                "keep_checkpoint_max": "train.keep_checkpoint_max", "seed": "train.seed",
+                "num_workers": "train.num_workers"}
+
+
+def config_from_args(args):
+    """Load ``args.config`` with ``--opts`` and the flag overrides applied."""
+    opts = list(args.opts)
+    for flag, key in _TRAIN_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            opts.append(f"{key}={value}")
+    if getattr(args, "iters", None) is not None:
+        opts.append("epochs=null")
+    cfg = load_config(args.config, opts)
+    if cfg.get("iters") is not None and cfg.get("epochs") is not None:
+        raise ConfigError(f"{args.config}: give either 'iters' or 'epochs', not both")
+    return cfg
+
+
+def set_device(device):
+    if device == "gpu" and not paddle.is_compiled_with_cuda():
+        raise SystemExit("--device gpu: this paddlepaddle build has no CUDA support; install "
+                         "paddlepaddle-gpu or use --device cpu")
+    if device == "cpu":
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    paddle.set_device(device)

@@ -1,0 +1,52 @@
+"""Console logging and VisualDL scalars/images, on rank 0 only."""
+import logging
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["get_logger", "VisualDLWriter"]
+
+
+def get_logger(name="paddlexseg", rank=0):
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    return logger
+
+
+class VisualDLWriter:
+    """Thin wrapper of ``visualdl.LogWriter``; a no-op when disabled or not rank 0."""
+
+    def __init__(self, logdir, enabled=True, rank=0):
+        self._writer = None
+        if enabled and rank == 0:
+            from visualdl import LogWriter
+            os.makedirs(logdir, exist_ok=True)
+            self._writer = LogWriter(logdir=logdir)
+            self.logdir = logdir
+
+    def scalars(self, values, step, prefix=""):
+        if self._writer is None:
+            return
+        for key, value in values.items():
+            if value is None or not np.isfinite(value):
+                continue
+            self._writer.add_scalar(tag=f"{prefix}{key}", value=float(value), step=int(step))
+
+    def image(self, tag, image, step):
+        if self._writer is not None:
+            self._writer.add_image(tag=tag, img=np.asarray(image, dtype=np.uint8), step=int(step))
+
+    def flush(self):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

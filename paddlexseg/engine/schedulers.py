@@ -1,0 +1,107 @@
+"""Learning-rate schedules stepped once per optimizer step.
+
+All are ``paddle.optimizer.lr.LRScheduler`` subclasses, so their state is saved with the
+optimizer and restored on resume. Each takes ``total_iters`` and ``iters_per_epoch`` from the
+trainer (not from the user).
+"""
+import math
+
+from paddle.optimizer.lr import LRScheduler
+
+from ..registry import SCHEDULERS
+
+__all__ = ["WarmupPoly", "WarmupCosine", "WarmupExponential", "StepDecay", "Constant"]
+
+
+class _Warmup(LRScheduler):
+    """Linear warm-up from ``warmup_start_lr`` to ``learning_rate`` over ``warmup_iters`` steps."""
+
+    def __init__(self, learning_rate, warmup_iters=0, warmup_start_lr=0.0, total_iters=1,
+                 iters_per_epoch=1):
+        self.base = float(learning_rate)
+        self.warmup_iters = int(warmup_iters)
+        self.warmup_start_lr = float(warmup_start_lr)
+        self.total_iters = max(int(total_iters), 1)
+        self.iters_per_epoch = max(int(iters_per_epoch), 1)
+        super().__init__(learning_rate=float(learning_rate))
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step < self.warmup_iters:
+            return self.warmup_start_lr + (self.base - self.warmup_start_lr) * step / self.warmup_iters
+        return self.after_warmup(step - self.warmup_iters)
+
+    def after_warmup(self, step):
+        return self.base
+
+
+@SCHEDULERS.register()
+class Constant(_Warmup):
+    """Constant learning rate (after an optional warm-up)."""
+
+
+@SCHEDULERS.register()
+class WarmupPoly(_Warmup):
+    """Warm-up then polynomial decay ``(1 - t/T)^power`` to ``end_lr`` (PaddleSeg's PolynomialDecay)."""
+
+    def __init__(self, learning_rate, warmup_iters=0, warmup_start_lr=0.0, power=0.9, end_lr=0.0,
+                 total_iters=1, iters_per_epoch=1):
+        self.power = float(power)
+        self.end_lr = float(end_lr)
+        super().__init__(learning_rate, warmup_iters, warmup_start_lr, total_iters, iters_per_epoch)
+
+    def after_warmup(self, step):
+        span = max(self.total_iters - self.warmup_iters, 1)
+        frac = min(step, span) / span
+        return (self.base - self.end_lr) * (1 - frac) ** self.power + self.end_lr
+
+
+@SCHEDULERS.register()
+class WarmupCosine(_Warmup):
+    """Warm-up then cosine annealing to ``end_lr``."""
+
+    def __init__(self, learning_rate, warmup_iters=0, warmup_start_lr=0.0, end_lr=0.0,
+                 total_iters=1, iters_per_epoch=1):
+        self.end_lr = float(end_lr)
+        super().__init__(learning_rate, warmup_iters, warmup_start_lr, total_iters, iters_per_epoch)
+
+    def after_warmup(self, step):
+        span = max(self.total_iters - self.warmup_iters, 1)
+        frac = min(step, span) / span
+        return self.end_lr + 0.5 * (self.base - self.end_lr) * (1 + math.cos(math.pi * frac))
+
+
+@SCHEDULERS.register()
+class WarmupExponential(_Warmup):
+    """RangeNet++ / SqueezeSegV3 ``warmupLR``: linear warm-up over ``warmup_epochs`` epochs, then
+    the rate is multiplied by ``gamma`` (``lr_decay`` in their arch YAMLs, e.g. 0.99) once per epoch.
+
+    ``warmup_iters`` overrides ``warmup_epochs`` when given. The originals also cycle SGD momentum
+    during warm-up (OneCycle-style); we keep momentum fixed, which their released configs make
+    irrelevant after the first epoch.
+    """
+
+    def __init__(self, learning_rate, gamma=0.99, warmup_epochs=1.0, warmup_iters=None,
+                 warmup_start_lr=0.0, total_iters=1, iters_per_epoch=1):
+        self.gamma = float(gamma)
+        if warmup_iters is None:
+            warmup_iters = int(round(float(warmup_epochs) * max(int(iters_per_epoch), 1)))
+        super().__init__(learning_rate, warmup_iters, warmup_start_lr, total_iters, iters_per_epoch)
+
+    def after_warmup(self, step):
+        return self.base * self.gamma ** (step // self.iters_per_epoch)
+
+
+@SCHEDULERS.register()
+class StepDecay(_Warmup):
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs (torch ``StepLR``), or every
+    ``step_iters`` steps when that is given."""
+
+    def __init__(self, learning_rate, step_size=10, gamma=0.1, step_iters=None, warmup_iters=0,
+                 warmup_start_lr=0.0, total_iters=1, iters_per_epoch=1):
+        self.gamma = float(gamma)
+        self.step_iters = int(step_iters) if step_iters else int(step_size) * max(int(iters_per_epoch), 1)
+        super().__init__(learning_rate, warmup_iters, warmup_start_lr, total_iters, iters_per_epoch)
+
+    def after_warmup(self, step):
+        return self.base * self.gamma ** (step // max(self.step_iters, 1))

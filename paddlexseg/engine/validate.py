@@ -1,0 +1,23 @@
+"""``tools/val.py``'s logic: load weights, evaluate, print the report."""
+from . import builder
+from .checkpoint import load_model_weights
+from .evaluate import evaluate
+from .logging import get_logger
+from .trainer import amp_context
+
+__all__ = ["validate"]
+
+
+def validate(cfg, model_path, precision="fp32", progress=True):
+    """Evaluate ``model_path`` on ``cfg['val_dataset']``; returns the metric results dict."""
+    logger = get_logger()
+    model = builder.build_model(cfg)
+    path = load_model_weights(model, model_path)
+    dataset = builder.build_dataset(cfg, "val_dataset")
+    loader = builder.build_loader(dataset, batch_size=1,
+                                  num_workers=int(cfg["train"]["num_workers"]))
+    metric = builder.build_metric(cfg)
+    logger.info(f"evaluating {path} on {len(dataset)} samples")
+    results = evaluate(model, loader, metric, amp_context(precision), progress=progress)
+    print(metric.report(), flush=True)
+    return results

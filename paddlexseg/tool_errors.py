@@ -1,0 +1,27 @@
+"""Run a tool's ``main`` so that user errors print one clear line instead of a traceback."""
+import os
+import sys
+
+from .datasets.errors import DataError
+from .registry import ConfigError
+
+__all__ = ["run_tool", "USER_ERRORS"]
+
+USER_ERRORS = (ConfigError, DataError, FileNotFoundError)
+
+
+def run_tool(main, argv=None):
+    """Call ``main(argv)``; a user error exits with status 2 and its message on stderr.
+
+    Set ``PADDLEXSEG_DEBUG=1`` to see the full traceback instead.
+    """
+    try:
+        main(argv)
+    except USER_ERRORS as e:
+        if os.environ.get("PADDLEXSEG_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,20 @@
+"""Evaluate a model: python tools/val.py --config CFG --model_path DIR_OR_PDPARAMS"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from paddlexseg.engine.cli import config_from_args, set_device, val_parser  # noqa: E402
+from paddlexseg.engine.validate import validate  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
+
+
+def main(argv=None):
+    args = val_parser().parse_args(argv)
+    set_device(args.device)
+    cfg = config_from_args(args)
+    validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    run_tool(main)
