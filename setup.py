@@ -17,6 +17,7 @@ setup(
     ],
     extras_require={
         "convert": ["torch"],
+        "mvsec": ["h5py"],
         "test": ["pytest>=8"],
     },
 )

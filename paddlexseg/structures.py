@@ -77,3 +77,117 @@ class RangeBatch(Batch):
     scans: List[ScanPoints] = field(default_factory=list)
 
     INPUTS = ("range_img",)
+
+
+@dataclass
+class ImageBatch(Batch):
+    """A batch of camera images with dense labels (Cityscapes, PointRend).
+
+    Attributes:
+        image: float32 [B, 3, H, W] normalized RGB.
+        labels: int64 [B, H, W] train ids per pixel, 255 = ignore (None without labels).
+        paths: the image file of each sample, for predictions and error messages.
+    """
+    image: paddle.Tensor
+    labels: Optional[paddle.Tensor] = None
+    paths: List[str] = field(default_factory=list)
+
+    INPUTS = ("image",)
+
+
+@dataclass
+class EventBatch(Batch):
+    """A batch of event-camera samples for place recognition (Event-VPR evaluation).
+
+    Exactly one of ``voxels`` / ``events`` is set, depending on the dataset's
+    ``representation`` (``voxel``: fixed voxel grid; ``events``: raw events for a
+    learnable EST quantization layer inside the model).
+
+    Attributes:
+        voxels: float32 [B, C, H, W] voxel grids (C temporal bins), or None.
+        events: float32 [M, 5] events of the whole batch as (x, y, t, p, b): t normalized to
+            [0, 1] per sample, p in {-1, +1}, b the sample index in the batch; or None.
+        positions: float64 NumPy [B, 2] metric position (x, y) of each sample, in metres.
+        is_query: bool NumPy [B] True for queries, False for database samples.
+        timestamps: float64 NumPy [B] sample timestamps in seconds.
+        paths: the event file of each sample.
+    """
+    voxels: Optional[paddle.Tensor] = None
+    events: Optional[paddle.Tensor] = None
+    positions: Optional[np.ndarray] = None
+    is_query: Optional[np.ndarray] = None
+    timestamps: Optional[np.ndarray] = None
+    paths: List[str] = field(default_factory=list)
+
+    INPUTS = ("voxels", "events")
+
+    @property
+    def batch_size(self):
+        return len(self.paths)
+
+
+@dataclass
+class TripletBatch(Batch):
+    """A batch of triplet groups for metric learning (Event-VPR training).
+
+    Each group is (anchor, positive, negative_1 .. negative_n); groups are stacked in order,
+    so sample ``g * group_size + j`` is member ``j`` of group ``g`` (0 anchor, 1 positive).
+
+    Attributes:
+        voxels: float32 [B * group_size, C, H, W] voxel grids, or None (see EventBatch).
+        events: float32 [M, 5] (x, y, t, p, b) raw events with b the stacked sample index,
+            or None.
+        group_size: 2 + number of negatives per group.
+        positions: float64 NumPy [B * group_size, 2] positions in metres.
+        paths: the event file of each stacked sample.
+    """
+    voxels: Optional[paddle.Tensor] = None
+    events: Optional[paddle.Tensor] = None
+    group_size: int = 3
+    positions: Optional[np.ndarray] = None
+    paths: List[str] = field(default_factory=list)
+
+    INPUTS = ("voxels", "events")
+
+    @property
+    def batch_size(self):
+        """Number of triplet groups."""
+        return len(self.paths) // self.group_size
+
+
+@dataclass
+class FusionBatch(Batch):
+    """A batch of LiDAR scans, each with an optional camera image (2DPASS).
+
+    The points of all scans are concatenated; ``batch_idx`` names the scan of each point.
+    Image points are the points that project into their scan's (cropped) image.
+
+    Attributes:
+        points: float32 [N, 4] x, y, z, intensity (augmented) of all scans.
+        batch_idx: int64 [N] scan index of each point, in [0, B), non-decreasing.
+        labels: int64 [N] learning ids (0 = ignored), or None without labels.
+        img: float32 [B, 3, H, W] normalized images, or None (LiDAR only).
+        img_indices: int64 [M, 2] (row, col) of each image point in its scan's image, or None.
+        point2img_index: int64 [M] batch-global row in ``points`` of each image point, or None.
+        img_labels: int64 [M] labels of the image points (``labels[point2img_index]``), or None.
+        point_index: int64 [N] row of each point in its original scan file (for predictions).
+        origin_lens: number of points in each original scan file.
+        paths: the scan file of each sample.
+    """
+    points: paddle.Tensor
+    batch_idx: paddle.Tensor
+    labels: Optional[paddle.Tensor] = None
+    img: Optional[paddle.Tensor] = None
+    img_indices: Optional[paddle.Tensor] = None
+    point2img_index: Optional[paddle.Tensor] = None
+    img_labels: Optional[paddle.Tensor] = None
+    point_index: Optional[paddle.Tensor] = None
+    origin_lens: List[int] = field(default_factory=list)
+    paths: List[str] = field(default_factory=list)
+
+    INPUTS = ("points", "batch_idx", "img", "img_indices", "point2img_index")
+
+    @property
+    def batch_size(self):
+        """Number of scans."""
+        return len(self.paths)

@@ -1,0 +1,267 @@
+"""Synthetic SemanticKITTI: a simulated spinning LiDAR driving down procedural streets.
+
+:func:`generate_semantickitti` writes the exact SemanticKITTI odometry layout::
+
+    root/sequences/NN/velodyne/000000.bin   float32 [N, 4] x, y, z, remission (sensor frame)
+    root/sequences/NN/labels/000000.label   uint32 [N] raw semantic id | instance id << 16
+    root/sequences/NN/calib.txt             P0..P3 and Tr (velodyne -> camera 0), 3x4 each
+    root/sequences/NN/poses.txt             camera-0 pose of every scan in the first camera frame
+    root/sequences/NN/times.txt             seconds since the first scan
+
+The pieces are public so that other sensors (e.g. a camera writing ``image_2``) can render the
+same scenes: :func:`build_sequence` returns the scene primitives and the velodyne poses of a
+sequence, :func:`~paddlexseg.datasets.synthetic.primitives.raycast` intersects rays with them,
+:data:`CALIB` holds the KITTI-like camera matrices. Everything is deterministic by
+``(seed, sequence)``; each sequence draws from its own random streams, so generating one
+sequence alone gives the same files as generating it together with others.
+"""
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .primitives import MATERIALS, raycast
+from .street import RAW, StreetScene, make_street_scene
+
+__all__ = ["LidarSensor", "SequenceSpec", "build_sequence", "scan_lidar",
+           "generate_semantickitti", "write_calib", "CALIB", "DEFAULT_SEQUENCES"]
+
+DEFAULT_SEQUENCES = (0, 1, 2, 8)
+FRAME_DT = 0.1                                       # 10 Hz spinning LiDAR
+
+# KITTI odometry sequence-00-like calibration: rectified camera projections and velodyne -> cam0
+_K = np.array([[718.856, 0.0, 607.1928], [0.0, 718.856, 185.2157], [0.0, 0.0, 1.0]])
+CALIB = {
+    "P0": np.hstack([_K, [[0.0], [0.0], [0.0]]]),
+    "P1": np.hstack([_K, [[-386.1448], [0.0], [0.0]]]),
+    "P2": np.hstack([_K, [[45.38225], [-0.1130887], [0.003779761]]]),
+    "P3": np.hstack([_K, [[-337.2877], [2.369057], [0.004915215]]]),
+    "Tr": np.array([[0.0, -1.0, 0.0, -0.01198], [0.0, 0.0, -1.0, -0.05404],
+                    [1.0, 0.0, 0.0, -0.29220]]),
+}
+IMAGE_SIZE = (1241, 376)                             # width, height of KITTI odometry images
+
+
+@dataclass
+class LidarSensor:
+    """A spinning multi-beam LiDAR (defaults: Velodyne HDL-64E as mounted on the KITTI car).
+
+    Attributes:
+        beams: number of lasers. 64 uses the HDL-64E's two blocks (finer spacing in the upper
+            block); other counts are spaced evenly over the field of view.
+        azimuth_steps: firings per revolution (columns).
+        fov_up, fov_down: elevation of the top and bottom beam in degrees.
+        height: mounting height above the ground (m).
+        max_range: returns beyond this are lost (m). min_range: closer returns are dropped.
+        range_noise: std of the Gaussian range noise (m).
+        dropout: base probability of a lost return (grows with range and dark surfaces).
+        outlier_rate: fraction of rays giving a spurious return (raw label 1, "outlier").
+        label_range: returns farther than this are left unlabeled (raw label 0).
+    """
+    beams: int = 64
+    azimuth_steps: int = 2048
+    fov_up: float = 2.0
+    fov_down: float = -24.9
+    height: float = 1.73
+    max_range: float = 80.0
+    min_range: float = 2.0
+    range_noise: float = 0.02
+    dropout: float = 0.01
+    outlier_rate: float = 5e-4
+    label_range: float = 70.0
+
+    def elevations(self):
+        """Beam elevations in degrees, top beam first: float64 [beams]."""
+        if self.beams == 64:
+            span = self.fov_down - self.fov_up
+            upper = np.linspace(self.fov_up, self.fov_up + 0.383 * span, 32)
+            lower = np.linspace(self.fov_up + 0.402 * span, self.fov_down, 32)
+            return np.concatenate([upper, lower])
+        return np.linspace(self.fov_up, self.fov_down, self.beams)
+
+    def calibration(self, rng):
+        """Per-beam azimuth offsets (in columns) and elevation errors (deg) of one unit."""
+        return rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.03, self.beams)
+
+    def directions(self, calibration, phase=0.0):
+        """Unit ray directions in the sensor frame, beam-major: float64 [beams * azimuth_steps, 3].
+
+        Column j looks at azimuth pi - (j + 0.5) * 2 pi / W (x forward, y left), so that
+        the RangeNet++ projection puts it in column j.
+        """
+        az_offset, el_error = calibration
+        el = np.deg2rad(self.elevations() + el_error)[:, None]                 # [B, 1]
+        cols = np.arange(self.azimuth_steps)[None, :] + 0.5 + az_offset[:, None] + phase
+        az = np.pi - cols * (2.0 * np.pi / self.azimuth_steps)                 # [B, W]
+        d = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az),
+                      np.broadcast_to(np.sin(el), az.shape)], axis=-1)
+        return d.reshape(-1, 3)
+
+
+@dataclass
+class SequenceSpec:
+    """Everything needed to render a sequence with any sensor.
+
+    Attributes:
+        scene: the street (primitives at time 0; use ``scene.at_time(times[k])``).
+        velo_poses: float64 [n, 4, 4] world <- velodyne transform of every scan.
+        times: float64 [n] seconds since the first scan.
+        sensor: the LiDAR.
+        sensor_calibration: per-beam (azimuth offset, elevation error) of the LiDAR.
+    """
+    scene: StreetScene
+    velo_poses: np.ndarray
+    times: np.ndarray
+    sensor: LidarSensor
+    sensor_calibration: tuple = field(default=None)
+
+    def camera_poses(self):
+        """KITTI ``poses.txt`` matrices [n, 4, 4]: camera 0 of scan k in the frame of scan 0."""
+        tr = np.vstack([CALIB["Tr"], [0, 0, 0, 1]])
+        first_inv = np.linalg.inv(self.velo_poses[0])
+        return np.stack([tr @ first_inv @ p @ np.linalg.inv(tr) for p in self.velo_poses])
+
+
+def _rng(seed, sequence, stream, *more):
+    return np.random.default_rng([int(seed), int(sequence), int(stream), *map(int, more)])
+
+
+def build_sequence(seed, sequence, scans, sensor=None):
+    """Scene, trajectory and sensor of one synthetic sequence (no ray casting).
+
+    Args:
+        seed: global seed. sequence: sequence number. scans: number of scans.
+        sensor: LidarSensor (default HDL-64E).
+    """
+    sensor = sensor or LidarSensor()
+    rng = _rng(seed, sequence, 0)
+    speed = rng.uniform(6.0, 11.0)
+    xs = speed * FRAME_DT * np.arange(scans)
+    margin = sensor.max_range + 10.0
+    scene = make_street_scene(rng, (-margin, xs[-1] + margin if scans else margin), speed)
+    amp, freq = rng.uniform(0.0, 0.3), rng.uniform(0.05, 0.2)
+    ys = scene.lane_y + amp * np.sin(freq * xs)
+    yaws = np.arctan(amp * freq * np.cos(freq * xs))
+    poses = np.tile(np.eye(4), (scans, 1, 1))
+    for k in range(scans):
+        c, s = np.cos(yaws[k]), np.sin(yaws[k])
+        poses[k, :3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+        poses[k, :3, 3] = (xs[k], ys[k], sensor.height)
+    calibration = sensor.calibration(_rng(seed, sequence, 1))
+    return SequenceSpec(scene=scene, velo_poses=poses, times=FRAME_DT * np.arange(scans),
+                        sensor=sensor, sensor_calibration=calibration)
+
+
+def scan_lidar(primitives, pose, sensor, calibration, rng):
+    """Simulate one revolution of the LiDAR.
+
+    Args:
+        primitives: scene primitives at the scan time (world frame).
+        pose: float [4, 4] world <- velodyne.
+        sensor: LidarSensor. calibration: from ``sensor.calibration``.
+        rng: numpy Generator for noise, dropouts and outliers.
+
+    Returns:
+        dict with points float32 [N, 4] (x, y, z, remission in the sensor frame),
+        semantic uint32 [N] raw label ids and instance uint32 [N].
+    """
+    pose = np.asarray(pose, dtype=np.float64)
+    local = sensor.directions(calibration, phase=rng.uniform(0.0, 1.0))         # [R, 3]
+    world = local @ pose[:3, :3].T
+    hits = raycast(primitives, pose[:3, 3], world, sensor.max_range)
+    n = local.shape[0]
+    idx = np.maximum(hits.index, 0)
+    label_tab = np.array([p.label for p in primitives], dtype=np.int64)
+    inst_tab = np.array([p.instance for p in primitives], dtype=np.int64)
+    rem_tab = np.array([MATERIALS[p.material].remission if p.remission is None else p.remission
+                        for p in primitives])
+    std_tab = np.array([MATERIALS[p.material].remission_std for p in primitives])
+
+    hit = np.isfinite(hits.t) & (hits.t >= sensor.min_range)
+    t = np.where(hit, hits.t, sensor.max_range)
+    cos_inc = np.abs(np.sum(hits.normal * world, axis=1))
+    remission = (rem_tab[idx] + rng.normal(size=n) * std_tab[idx]) * (0.4 + 0.6 * cos_inc)
+    remission = np.round(np.clip(remission, 0.0, 0.99), 2)
+    p_drop = sensor.dropout + 0.2 * (t / sensor.max_range) ** 2 * (1.0 - remission)
+    keep = hit & (rng.random(n) >= p_drop)
+    rng_m = t + rng.normal(0.0, sensor.range_noise, n)
+    semantic = label_tab[idx]
+    instance = inst_tab[idx]
+    far = rng_m > sensor.label_range
+    semantic = np.where(far, RAW["unlabeled"], semantic)
+    instance = np.where(far, 0, instance)
+
+    outlier = rng.random(n) < sensor.outlier_rate                # spurious returns, any ray
+    out_range = rng.uniform(sensor.min_range, np.maximum(t, sensor.min_range + 0.1))
+    rng_m = np.where(outlier, out_range, rng_m)
+    semantic = np.where(outlier, RAW["outlier"], semantic)
+    instance = np.where(outlier, 0, instance)
+    remission = np.where(outlier, np.round(rng.uniform(0.0, 0.1, n), 2), remission)
+
+    sel = keep | outlier
+    xyz = local[sel] * rng_m[sel, None]
+    points = np.concatenate([xyz, remission[sel, None]], axis=1).astype(np.float32)
+    return {"points": points, "semantic": semantic[sel].astype(np.uint32),
+            "instance": instance[sel].astype(np.uint32)}
+
+
+def _fmt(values):
+    return " ".join(f"{v:.12e}" for v in np.asarray(values, dtype=np.float64).ravel())
+
+
+def write_calib(path):
+    """Write a KITTI odometry ``calib.txt`` (P0..P3, Tr) from :data:`CALIB`."""
+    with open(path, "w") as f:
+        for key in ("P0", "P1", "P2", "P3", "Tr"):
+            f.write(f"{key}: {_fmt(CALIB[key])}\n")
+
+
+def generate_semantickitti(root, sequences=DEFAULT_SEQUENCES, scans_per_sequence=8, seed=0,
+                           beams=64, azimuth_steps=2048, max_range=80.0, fov_up=2.0,
+                           fov_down=-24.9):
+    """Write a synthetic SemanticKITTI data set under ``root``.
+
+    The default (sequences 00, 01, 02 for training and 08 for validation, 8 scans each, a
+    64-beam HDL-64E with 2048 azimuth steps) takes well under a minute on 2 CPU cores.
+
+    Args:
+        root: output folder (``root/sequences/NN/...`` is created; files are overwritten).
+        sequences: sequence numbers.
+        scans_per_sequence: scans per sequence.
+        seed: global seed; output is a deterministic function of (seed, sequence, settings).
+        beams, azimuth_steps, max_range, fov_up, fov_down: LiDAR settings (see LidarSensor).
+
+    Returns:
+        dict: root, scans per sequence name, total points, seconds taken.
+    """
+    if int(scans_per_sequence) < 1:
+        raise ValueError(f"generate_semantickitti: scans_per_sequence must be >= 1, "
+                         f"got {scans_per_sequence}")
+    start = time.time()
+    sensor = LidarSensor(beams=int(beams), azimuth_steps=int(azimuth_steps),
+                         max_range=float(max_range), fov_up=float(fov_up),
+                         fov_down=float(fov_down))
+    summary = {"root": str(root), "sequences": {}, "points": 0}
+    for seq in sequences:
+        name = f"{int(seq):02d}"
+        folder = os.path.join(str(root), "sequences", name)
+        for sub in ("velodyne", "labels"):
+            os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        spec = build_sequence(seed, seq, int(scans_per_sequence), sensor)
+        for k in range(int(scans_per_sequence)):
+            scan = scan_lidar(spec.scene.at_time(spec.times[k]), spec.velo_poses[k], sensor,
+                              spec.sensor_calibration, _rng(seed, seq, 2, k))
+            scan["points"].tofile(os.path.join(folder, "velodyne", f"{k:06d}.bin"))
+            packed = (scan["instance"] << np.uint32(16)) | scan["semantic"]
+            packed.astype(np.uint32).tofile(os.path.join(folder, "labels", f"{k:06d}.label"))
+            summary["points"] += int(scan["points"].shape[0])
+        write_calib(os.path.join(folder, "calib.txt"))
+        with open(os.path.join(folder, "poses.txt"), "w") as f:
+            for pose in spec.camera_poses():
+                f.write(_fmt(pose[:3]) + "\n")
+        with open(os.path.join(folder, "times.txt"), "w") as f:
+            f.writelines(f"{t:.6e}\n" for t in spec.times)
+        summary["sequences"][name] = int(scans_per_sequence)
+    summary["seconds"] = round(time.time() - start, 2)
+    return summary

@@ -1,0 +1,132 @@
+"""Class-weighted cross entropy of RangeNet++ / SqueezeSegV3.
+
+The original (PRBonn/lidar-bonnetal ``modules/trainer.py``) trains with
+``nn.NLLLoss(weight=w)(log(softmax(logits).clamp(min=1e-8)), labels)`` where
+``w = 1 / (content + epsilon_w)`` from the label YAML's class frequencies and ``w = 0`` for
+``learning_ignore`` classes. With ``reduction='mean'`` that is
+``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``, which this loss reproduces (values and
+gradients) without ``F.nll_loss`` (whose ``ignore_index`` path crashes Paddle 3.3.1), and which
+returns 0 instead of NaN when every label is ignored.
+"""
+import math
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from ..registry import LOSSES, ConfigError
+
+__all__ = ["WeightedCrossEntropyLoss", "content_class_weights", "flatten_logits"]
+
+_LOG_MIN_PROB = math.log(1e-8)  # the original clamps probabilities at 1e-8 before the log
+
+
+def content_class_weights(content, ignore=(), epsilon=0.001):
+    """Inverse-frequency class weights ``1 / (content + epsilon)``, 0 for ignored classes.
+
+    Args:
+        content: [C] fraction of points per learning class (label YAML ``content``).
+        ignore: learning ids whose weight is set to 0.
+        epsilon: the original ``epsilon_w``.
+
+    Returns:
+        float64 numpy [C].
+    """
+    content = np.asarray(content, dtype=np.float64)
+    weights = 1.0 / (content + epsilon)
+    for i in ignore:
+        weights[int(i)] = 0.0
+    return weights
+
+
+def flatten_logits(logits, labels, name):
+    """Check and flatten ``logits [B, C, *S]`` / ``labels [B, *S]`` to ``[N, C]`` / ``[N]``.
+
+    ``logits [N, C]`` with ``labels [N]`` pass through. ``name`` prefixes error messages.
+    """
+    expected = [logits.shape[0]] + list(logits.shape[2:])
+    if logits.ndim < 2 or list(labels.shape) != expected:
+        raise ValueError(f"{name}: labels of shape {list(labels.shape)} do not match logits of "
+                         f"shape {list(logits.shape)}; expected labels {expected} "
+                         f"(logits [B, C, H, W] with labels [B, H, W], or [N, C] with [N])")
+    num_classes = logits.shape[1]
+    if logits.ndim > 2:
+        perm = [0] + list(range(2, logits.ndim)) + [1]
+        logits = logits.transpose(perm)  # [B, *S, C]
+    return logits.reshape([-1, num_classes]), labels.reshape([-1]).astype("int64")
+
+
+@LOSSES.register()
+class WeightedCrossEntropyLoss(nn.Layer):
+    """Weighted NLL of the clamped softmax, normalised by the sum of the weights in the batch.
+
+    Args:
+        class_weights: explicit per-class weights (list of C floats), or None.
+        label_config: label YAML name or path (e.g. ``semantic-kitti``) whose ``content``
+            gives ``1 / (content + epsilon)`` and whose ``learning_ignore`` classes get 0.
+            At most one of ``class_weights`` and ``label_config``; with neither, weights are 1.
+        epsilon: the original ``epsilon_w``.
+        ignore_index: label value that contributes nothing (besides zero-weight classes);
+            None for none.
+    """
+
+    def __init__(self, class_weights=None, label_config=None, epsilon=0.001, ignore_index=0):
+        super().__init__()
+        if class_weights is not None and label_config is not None:
+            raise ConfigError("WeightedCrossEntropyLoss: give class_weights or label_config, "
+                              "not both")
+        if label_config is not None:
+            from ..datasets.label_config import load_label_config
+            cfg = load_label_config(label_config)
+            weights = content_class_weights(cfg.content, cfg.ignore, epsilon)
+        elif class_weights is not None:
+            weights = np.asarray(class_weights, dtype=np.float64)
+            if weights.ndim != 1 or weights.size < 2 or (weights < 0).any():
+                raise ConfigError(f"WeightedCrossEntropyLoss.class_weights: expected a list of "
+                                  f">= 2 non-negative numbers, got {class_weights!r}")
+        else:
+            weights = None
+        self.ignore_index = ignore_index
+        self.num_classes = None if weights is None else int(weights.size)
+        if weights is not None:
+            self.register_buffer("class_weights",
+                                 paddle.to_tensor(weights.astype(np.float32)), persistable=False)
+        else:
+            self.class_weights = None
+
+    def forward(self, logits, labels):
+        """Args:
+            logits: float [B, C, H, W] (or [B, C, *S], or [N, C]) raw scores.
+            labels: int [B, H, W] (or [B, *S], or [N]) learning ids.
+
+        Returns:
+            scalar loss (0 with zero gradients when no label carries weight).
+        """
+        logits, labels = flatten_logits(logits, labels, "WeightedCrossEntropyLoss")
+        num_classes = logits.shape[1]
+        if self.num_classes is not None and num_classes != self.num_classes:
+            raise ValueError(f"WeightedCrossEntropyLoss: logits have {num_classes} classes but "
+                             f"{self.num_classes} class weights were configured")
+        if self.ignore_index is None:
+            valid = paddle.ones(labels.shape, dtype="bool")
+        else:
+            valid = labels != self.ignore_index
+        safe = paddle.where(valid, labels, paddle.zeros_like(labels))  # [N]
+        if safe.shape[0] and (safe.min().item() < 0 or safe.max().item() >= num_classes):
+            raise ValueError(f"WeightedCrossEntropyLoss: labels must lie in [0, {num_classes}) "
+                             f"(or equal ignore_index={self.ignore_index}), got "
+                             f"[{safe.min().item()}, {safe.max().item()}]")
+        if logits.dtype not in (paddle.float32, paddle.float64):
+            logits = logits.astype("float32")  # AMP: reduce in full precision
+        logp = F.log_softmax(logits, axis=1)  # [N, C]
+        logp = paddle.clip(logp, min=_LOG_MIN_PROB)  # == log(clamp(softmax, 1e-8))
+        nll = -paddle.take_along_axis(logp, safe.unsqueeze(1), axis=1).squeeze(1)  # [N]
+        if self.class_weights is None:
+            w = valid.astype(logp.dtype)
+        else:
+            w = paddle.gather(self.class_weights.astype(logp.dtype), safe)  # [N]
+            w = w * valid.astype(logp.dtype)
+        total = w.sum()
+        denom = paddle.where(total > 0, total, paddle.ones_like(total))
+        return (w * nll).sum() / denom

@@ -1,0 +1,105 @@
+"""Event-VPR: event-camera visual place recognition with a ResNet + NetVLAD descriptor.
+
+Kong et al., "Event-VPR: End-to-End Weakly Supervised Deep Network Architecture for Visual
+Place Recognition Using Event-Based Vision Sensor", IEEE TIM 2022. The reproduction this
+ports feeds an event voxel grid (5 bins, 346 x 260) through a centre crop to a square, a
+resize to 224 (``F.interpolate`` nearest, as the original), a ResNet-34 whose first conv
+takes the bins as channels, and NetVLAD (32 clusters x 512 dims). The paper's learnable EST
+quantization (Gehrig et al., ICCV 2019) is the option ``quantization: est``; it turns raw
+events into 2 x in_bins channels (negative, positive polarity).
+
+Sublayers: ``quantization_layer`` (EST only), ``backbone`` (the reproduction's
+``resnet34.resnet34.*``, torchvision names) and ``vlad`` (Nanne/pytorch-NetVlad names).
+No ImageNet weights are loaded (no network access); convert them with the weights tool.
+"""
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..registry import BACKBONES, MODELS, ConfigError
+from ..transforms.events import QuantizationLayer
+from .layers.netvlad import NetVLAD
+
+__all__ = ["EventVPR"]
+
+
+@MODELS.register()
+class EventVPR(nn.Layer):
+    """Place descriptor of an event sample.
+
+    Args:
+        in_bins: temporal bins of the voxel grid (or of the EST grid).
+        backbone: backbone config; ``in_channels`` defaults to in_bins (2 * in_bins for EST)
+            and ``out_indices`` to [3] (C5). Its last output must have ``dim`` channels.
+        crop_size: side of the square the centre crop is resized to.
+        num_clusters: NetVLAD clusters K.
+        dim: NetVLAD input channels D (512 for ResNet-18/34 C5).
+        quantization: "fixed" (input ``voxels``) or "est" (input ``events``).
+        sensor_size: (height, width) of the sensor, for the EST grid.
+        mlp_layers: EST ValueLayer MLP widths.
+        resize_mode: ``F.interpolate`` mode of the resize ("nearest" as the reproduction).
+        normalize_input, vladv2: NetVLAD options.
+    """
+
+    def __init__(self, in_bins=5, backbone=None, crop_size=224, num_clusters=32, dim=512,
+                 quantization="fixed", sensor_size=(260, 346), mlp_layers=(1, 30, 30, 1),
+                 resize_mode="nearest", normalize_input=True, vladv2=False):
+        super().__init__()
+        if quantization not in ("fixed", "est"):
+            raise ConfigError(f"model.quantization: expected 'fixed' or 'est', "
+                              f"got {quantization!r}")
+        self.quantization = quantization
+        self.in_bins = int(in_bins)
+        self.crop_size = int(crop_size)
+        self.resize_mode = resize_mode
+        channels = self.in_bins * (2 if quantization == "est" else 1)
+        if quantization == "est":
+            self.quantization_layer = QuantizationLayer(
+                (self.in_bins, int(sensor_size[0]), int(sensor_size[1])), mlp_layers)
+        backbone = dict(backbone or {"type": "ResNet", "depth": 34})
+        if backbone.get("in_channels", channels) != channels:
+            raise ConfigError(f"model.backbone.in_channels: the {quantization} quantization "
+                              f"gives {channels} channels, got {backbone['in_channels']}")
+        self.backbone = BACKBONES.build(backbone, path="model.backbone", in_channels=channels,
+                                        out_indices=[3])
+        out_ch = getattr(self.backbone, "out_channels", [dim])[-1]
+        if out_ch != dim:
+            raise ConfigError(f"model.dim: the backbone's last feature map has {out_ch} "
+                              f"channels, got dim={dim}")
+        self.vlad = NetVLAD(num_clusters=num_clusters, dim=dim, normalize_input=normalize_input,
+                            vladv2=vladv2)
+
+    def crop_and_resize(self, x):
+        """Centre crop [B, C, H, W] to a square (side min(H, W), even) and resize to crop_size."""
+        h, w = x.shape[2], x.shape[3]
+        if h > w:
+            c = h // 2
+            x = x[:, :, c - w // 2:c + w // 2, :]
+        else:
+            c = w // 2
+            x = x[:, :, :, c - h // 2:c + h // 2]
+        return F.interpolate(x, size=[self.crop_size, self.crop_size], mode=self.resize_mode)
+
+    def forward(self, voxels=None, events=None):
+        """Descriptors of a batch.
+
+        Args:
+            voxels: float32 [B, in_bins, H, W] (quantization "fixed").
+            events: float32 [M, 5] (x, y, t, p, b) (quantization "est"), see EventBatch.
+
+        Returns:
+            {"descriptor": float32 [B, num_clusters * dim], L2-normalized}.
+        """
+        if self.quantization == "est":
+            if events is None:
+                raise ValueError("EventVPR(quantization='est') needs raw events: set the "
+                                 "dataset's representation to 'events'")
+            batch = int(events[:, 4].max().item()) + 1
+            x = self.quantization_layer(events, batch)                   # [B, 2C, H, W]
+        else:
+            if voxels is None:
+                raise ValueError("EventVPR(quantization='fixed') needs voxels: set the "
+                                 "dataset's representation to 'voxel'")
+            x = voxels
+        x = self.crop_and_resize(x.astype("float32"))                  # [B, C, S, S]
+        feat = self.backbone(x)[-1]                                   # [B, dim, S/32, S/32]
+        return {"descriptor": self.vlad(feat)}                        # [B, K * dim]
