@@ -180,7 +180,6 @@ class SemanticKITTI(paddle.io.Dataset):
                             f"the SemanticKITTI layout <root>/sequences/NN/velodyne")
         self.files = list_scans(self.root, self.sequences, with_labels=mode != "test")
         self.epoch = 0
-        self._draws = {}
 
     @property
     def num_classes(self):
@@ -194,10 +193,9 @@ class SemanticKITTI(paddle.io.Dataset):
         self.epoch = int(epoch)
 
     def _rng(self, index):
-        # seeded by (seed, epoch, index, how often this process drew for index)
-        draw = self._draws.get(index, 0)
-        self._draws[index] = draw + 1
-        return np.random.default_rng([self.seed, self.epoch, int(index), draw])
+        # seeded by (seed, epoch, index) only, so that a resumed run (and any number of loader
+        # workers) draws exactly the augmentation an uninterrupted run would
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def load(self, index):
         """Points float32 [N, 4] and learning labels int64 [N] (None in mode test) of a scan."""

@@ -191,16 +191,23 @@ class RangeIoU(Metric):
         return {"val/range_prediction": picture}
 
     def report(self):
-        iou, _, _ = iou_from_confusion(self.conf, self.ignore)
-        points = self.conf.sum(axis=0)  # ground-truth points per class
+        """Per-class table: point IoU (with KNN when configured), point IoU with the plain pixel
+        argmax, and IoU on the projected range-image pixels."""
+        cols = [("points+knn" if self.knn is not None else "points", self.conf)]
+        if self.knn is not None:
+            cols.append(("points", self.conf_noknn))
+        cols.append(("range_img", self.conf_range))
+        ious = [(title, iou_from_confusion(conf, self.ignore)) for title, conf in cols]
+        gt_points = self.conf_noknn.sum(axis=0)  # ground-truth points per class
         names = self.label_config.class_names
-        width = max(len(n) for n in names)
-        lines = [f"{'class':<{width}}  {'IoU':>6}  {'points':>10}"]
+        width = max(len(n) for n in names + ["mIoU"])
+        head = f"{'class':<{width}}" + "".join(f"  {t:>10}" for t, _ in ious) + f"  {'gt points':>10}"
+        lines = [head]
         for c, name in enumerate(names):
             if c not in self.ignore:
-                lines.append(f"{name:<{width}}  {iou[c]:6.3f}  {int(points[c]):>10d}")
-        lines.append("-" * len(lines[0]))
-        for key, value in self.compute().items():
-            if not key.startswith("IoU/"):
-                lines.append(f"{key:<{width}}  {value:6.3f}")
+                lines.append(f"{name:<{width}}" + "".join(f"  {r[0][c]:10.3f}" for _, r in ious)
+                             + f"  {int(gt_points[c]):>10d}")
+        lines.append("-" * len(head))
+        lines.append(f"{'mIoU':<{width}}" + "".join(f"  {r[1]:10.3f}" for _, r in ious))
+        lines.append(f"{'acc':<{width}}" + "".join(f"  {r[2]:10.3f}" for _, r in ious))
         return "\n".join(lines)

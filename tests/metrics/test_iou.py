@@ -120,7 +120,7 @@ def test_range_iou_point_and_pixel_metrics():
     pixel = official(np.concatenate(all_argmax), np.concatenate(all_pix), n, cfg.ignore)
     assert result["range_mIoU"] == pytest.approx(pixel[1])
     report = metric.report()
-    assert "car" in report and "range_mIoU" in report and "unlabeled" not in report
+    assert "car" in report and "range_img" in report and "mIoU" in report and "unlabeled" not in report
 
     picture = metric.images()["val/range_prediction"]
     assert picture.dtype == np.uint8 and picture.shape == (2 * 2 + 1, 4, 3)

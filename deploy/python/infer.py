@@ -1,0 +1,199 @@
+"""Run a model exported by ``tools/export.py`` with Paddle Inference (no dygraph model needed).
+
+Range models (``family: range`` in deploy.yaml)::
+
+    python deploy/python/infer.py --config output/export/deploy.yaml --input SCAN_OR_FOLDER \
+        --save_dir output/infer [--knn | --no-knn] [--bev] [--sequence NN]
+
+reads raw KITTI ``.bin`` scans, projects them with the ``projection`` stored in deploy.yaml,
+runs the predictor, takes the argmax (unless the model was exported with ``--output_op
+argmax``), back-projects to the points (optionally with KNN post-processing), maps learning ids
+to raw ids with the stored ``learning_map_inv`` and writes
+``save_dir/sequences/NN/predictions/*.label`` plus range-image PNGs, exactly as
+``tools/predict.py`` does (both use ``paddlexseg.apis.range_io`` / ``range_predict``).
+
+Image models (``family: image``) read an image or a folder, apply the stored ``transforms``,
+resize to the exported input size when the image differs, and write ``label/`` and ``color/``
+PNGs at the image's size.
+
+oneDNN is off by default: on the Paddle 3.3.1 CPU build, its ``conv_activation_mkldnn_fuse_pass``
+crashes (segfault) while fusing convolution + LeakyReLU, which every DarkNet/SAC block has.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from paddlexseg.apis.image_predict import (build_transforms, load_image, preprocess,  # noqa: E402
+                                           resolve_images, save_image_outputs)
+from paddlexseg.apis.range_io import (RANGENET_KNN, backproject, build_projection,  # noqa: E402
+                                      check_knn, load_scan, require_knn_op, resolve_scans)
+from paddlexseg.apis.range_predict import save_scan_outputs  # noqa: E402
+from paddlexseg.datasets.errors import DataError  # noqa: E402
+from paddlexseg.registry import ConfigError  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
+from paddlexseg.transforms.image import resize_linear  # noqa: E402
+
+_REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op",
+             "num_classes", "colors")
+_FAMILY_KEYS = {"range": ("projection", "label_config", "knn"), "image": ("transforms",)}
+
+
+def load_deploy(path):
+    """Read ``deploy.yaml`` (or the folder holding it); returns (folder, the ``Deploy`` dict)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "deploy.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: deploy.yaml not found; export a model first with "
+                                f"tools/export.py")
+    with open(path, "r", encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    info = data.get("Deploy") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{path}: expected a mapping under the key 'Deploy'")
+    family = info.get("family")
+    missing = [k for k in _REQUIRED + _FAMILY_KEYS.get(family, ()) if k not in info]
+    if family not in _FAMILY_KEYS or missing:
+        raise ConfigError(f"{path}: Deploy.family must be one of {sorted(_FAMILY_KEYS)} and the "
+                          f"keys {', '.join(missing) or '-'} are missing; re-export the model")
+    folder = os.path.dirname(os.path.abspath(path))
+    for key in ("model", "params"):
+        file = os.path.join(folder, info[key])
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"{file}: the exported {key} file named in {path} is missing")
+    return folder, info
+
+
+class InferencePredictor:
+    """A ``paddle.inference`` predictor with one input and one output.
+
+    Args:
+        folder: export folder. info: the ``Deploy`` dict.
+        device: "cpu" or "gpu". threads: CPU math threads. onednn: enable oneDNN (see the
+            module docstring for why it is off by default).
+    """
+
+    def __init__(self, folder, info, device="cpu", threads=2, onednn=False):
+        from paddle import inference
+        config = inference.Config(os.path.join(folder, info["model"]),
+                                  os.path.join(folder, info["params"]))
+        if device == "gpu":
+            config.enable_use_gpu(256, 0)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(int(threads))
+            if onednn:
+                config.enable_onednn()
+            else:
+                config.disable_onednn()
+        config.disable_glog_info()
+        self.predictor = inference.create_predictor(config)
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.output_op = info["output_op"]
+
+    def __call__(self, x):
+        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.input.reshape(list(x.shape))
+        self.input.copy_from_cpu(x)
+        self.predictor.run()
+        out = self.output.copy_to_cpu()
+        if self.output_op != "argmax":
+            out = out.argmax(axis=1)  # [B, C, H, W] scores or probabilities -> [B, H, W]
+        return out.astype(np.int64)
+
+
+def infer_range(predictor, info, args):
+    """Predict ``.label`` files for the scans named by ``args.input``; returns the output paths."""
+    projection = build_projection(info["projection"], path="deploy.yaml Deploy.projection")
+    _, _, h, w = info["input_shape"]
+    if (projection.H, projection.W) != (h, w):
+        raise ConfigError(f"deploy.yaml: projection {projection.H}x{projection.W} differs from "
+                          f"the exported input {h}x{w}; re-export the model")
+    knn = check_knn(info.get("knn"), path="deploy.yaml Deploy.knn")
+    if args.knn is False:
+        knn = None
+    elif args.knn is True:
+        knn = knn or dict(RANGENET_KNN)
+    lut = np.asarray(info["label_config"]["learning_map_inv"], dtype=np.int64)
+    colors = np.asarray(info["colors"], dtype=np.uint8)
+    if knn is not None:
+        require_knn_op()
+    items = resolve_scans(args.input, None, args.sequence)
+    outputs = []
+    for item in tqdm(items, desc="infer", disable=args.no_progress, mininterval=2):
+        scan = load_scan(item, projection, None)
+        proj_argmax = predictor(scan["range_img"][None])[0]  # [H, W]
+        point_pred = backproject(proj_argmax, scan, int(info["num_classes"]), knn)  # [N]
+        outputs.append(save_scan_outputs(args.save_dir, item, scan, proj_argmax, point_pred,
+                                         lut, colors, bev=args.bev))
+    return outputs
+
+
+def infer_image(predictor, info, args):
+    """Predict label PNGs for the images named by ``args.input``; returns the output paths."""
+    if args.knn or args.bev or args.sequence is not None:
+        raise ConfigError("--knn, --bev and --sequence apply to range (LiDAR) models only")
+    transforms = build_transforms(info["transforms"], path="deploy.yaml Deploy.transforms")
+    colors = np.asarray(info["colors"], dtype=np.uint8)
+    _, _, h, w = info["input_shape"]
+    outputs = []
+    for path, rel in tqdm(resolve_images(args.input), desc="infer", disable=args.no_progress,
+                          mininterval=2):
+        image = load_image(path)
+        x = preprocess(image, transforms)  # [3, h', w']
+        if x.shape[1:] != (h, w):
+            x = resize_linear(x.transpose(1, 2, 0), (w, h)).transpose(2, 0, 1)
+        pred = predictor(x[None])[0]  # [h, w]
+        outputs.append(save_image_outputs(args.save_dir, rel, pred, colors, image.shape[:2]))
+    return outputs
+
+
+# deploy.yaml family -> inference loop
+INFERS = {"range": infer_range, "image": infer_image}
+
+
+def infer_parser():
+    p = argparse.ArgumentParser(description="Paddle Inference for exported paddlexseg models")
+    p.add_argument("--config", required=True, help="deploy.yaml or the export folder")
+    p.add_argument("--input", required=True,
+                   help="range: a .bin scan or a folder of .bin scans (or a SemanticKITTI "
+                        "sequence's velodyne folder); image: an image or a folder")
+    p.add_argument("--save_dir", default="output/infer", help="output folder")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--threads", type=int, default=2, help="CPU math threads")
+    p.add_argument("--onednn", action="store_true",
+                   help="enable oneDNN on CPU (crashes on conv + LeakyReLU in Paddle 3.3.1)")
+    p.add_argument("--knn", action=argparse.BooleanOptionalAction, default=None,
+                   help="range: KNN post-processing on/off (default: deploy.yaml's knn)")
+    p.add_argument("--bev", action="store_true", help="range: also write bird's-eye-view PNGs")
+    p.add_argument("--sequence", type=int, default=None,
+                   help="range: sequence number for scans outside .../sequences/NN/velodyne/")
+    p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv=None):
+    """Run the CLI; returns the list of written output paths (dicts)."""
+    args = infer_parser().parse_args(argv)
+    folder, info = load_deploy(args.config)
+    if os.path.isdir(args.input) and os.path.isdir(os.path.join(args.input, "sequences")):
+        raise DataError(f"{args.input}: give a scan or a velodyne folder; deploy.yaml does not "
+                        f"know which sequences of a SemanticKITTI root to predict")
+    start = time.time()
+    predictor = InferencePredictor(folder, info, args.device, args.threads, args.onednn)
+    outputs = INFERS[info["family"]](predictor, info, args)
+    print(f"wrote {len(outputs)} predictions to {args.save_dir} in {time.time() - start:.1f} s",
+          flush=True)
+    return outputs
+
+
+if __name__ == "__main__":
+    run_tool(main)

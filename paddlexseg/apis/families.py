@@ -1,0 +1,95 @@
+"""Which kind of model a config describes: the one table predict, export and deploy dispatch on.
+
+A *family* fixes the model's input (its ``forward`` argument and channel count), how raw data
+becomes that input and how the prediction is written back. Dispatch is by ``model.type``
+first and, for a model type not listed, by ``val_dataset.type``; anything else is a
+:class:`~paddlexseg.registry.ConfigError` that lists what is known. To support a new model,
+add its type to :data:`MODEL_FAMILIES` (and its dataset to :data:`DATASET_FAMILIES`).
+"""
+from dataclasses import dataclass
+
+from ..registry import ConfigError
+
+__all__ = ["Family", "FAMILIES", "MODEL_FAMILIES", "DATASET_FAMILIES", "family_of",
+           "dataset_config"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one kind of model is fed and read.
+
+    Attributes:
+        name: ``range`` (LiDAR range images) or ``image`` (camera images).
+        input_name: the model's ``forward`` argument (also the exported input's name).
+        channels: input channels (5: range, x, y, z, remission; 3: RGB).
+        output: the model output holding the class scores [B, C, H, W].
+    """
+    name: str
+    input_name: str
+    channels: int
+    output: str = "logits"
+
+
+FAMILIES = {
+    "range": Family(name="range", input_name="range_img", channels=5),
+    "image": Family(name="image", input_name="image", channels=3),
+}
+
+# model.type -> family name
+MODEL_FAMILIES = {
+    "RangeNet": "range",
+    "SqueezeSegV3": "range",
+    "PointRendFPN": "image",
+}
+
+# val_dataset.type -> family name (used when model.type is not listed above)
+DATASET_FAMILIES = {
+    "SemanticKITTI": "range",
+    "Cityscapes": "image",
+}
+
+
+def family_of(cfg):
+    """The :class:`Family` of a resolved config.
+
+    Args:
+        cfg: config dict with ``model`` (and optionally ``val_dataset``/``train_dataset``).
+
+    Returns:
+        Family.
+
+    Raises:
+        ConfigError: neither ``model.type`` nor the dataset type is in the tables.
+    """
+    model = cfg.get("model") or {}
+    model_type = model.get("type") if isinstance(model, dict) else None
+    if model_type in MODEL_FAMILIES:
+        return FAMILIES[MODEL_FAMILIES[model_type]]
+    data_cfg = dataset_config(cfg, required=False) or {}
+    data_type = data_cfg.get("type")
+    if data_type in DATASET_FAMILIES:
+        return FAMILIES[DATASET_FAMILIES[data_type]]
+    raise ConfigError(
+        f"model.type: cannot predict or export '{model_type}' (dataset '{data_type}'); "
+        f"known model types: {', '.join(sorted(MODEL_FAMILIES))}; known dataset types: "
+        f"{', '.join(sorted(DATASET_FAMILIES))} (add the model to "
+        f"paddlexseg/apis/families.py MODEL_FAMILIES)")
+
+
+def dataset_config(cfg, required=True):
+    """The dataset section predictions follow: ``val_dataset``, else ``train_dataset``.
+
+    Returns:
+        the section's dict, or None when both are absent and ``required`` is False.
+
+    Raises:
+        ConfigError: both sections are missing and ``required``.
+    """
+    for key in ("val_dataset", "train_dataset"):
+        section = cfg.get(key)
+        if isinstance(section, dict):
+            return section
+    if required:
+        raise ConfigError("config: predict/export need 'val_dataset' (or 'train_dataset') for "
+                          "the projection / image transforms and the label config")
+    return None

@@ -1,0 +1,46 @@
+"""Export a trained model for Paddle Inference (deploy/python/infer.py)::
+
+    python tools/export.py --config CFG --model_path DIR_OR_PDPARAMS --save_dir output/export \
+        [--output_op argmax|softmax|none] [--input_shape H W]
+
+Writes model.json + model.pdiparams (Paddle 3 PIR; model.pdmodel under the old IR) and
+deploy.yaml; see docs/deploy.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from paddlexseg.apis.export import OUTPUT_OPS, export_model  # noqa: E402
+from paddlexseg.engine.cli import config_from_args, set_device  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
+
+
+def export_parser():
+    p = argparse.ArgumentParser(description="Export a paddlexseg model for Paddle Inference")
+    p.add_argument("--config", required=True, help="YAML config file")
+    p.add_argument("--model_path", default=None,
+                   help=".pdparams file or checkpoint folder (omit to export random weights)")
+    p.add_argument("--save_dir", default="output/export", help="output folder")
+    p.add_argument("--output_op", choices=OUTPUT_OPS, default=None,
+                   help="op appended to the logits (default: the config's export.output_op, "
+                        "else argmax)")
+    p.add_argument("--input_shape", nargs=2, type=int, default=None, metavar=("H", "W"),
+                   help="spatial input size (default: the projection H W for range models)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys")
+    return p
+
+
+def main(argv=None):
+    args = export_parser().parse_args(argv)
+    set_device(args.device)
+    cfg = config_from_args(args)
+    export_model(cfg, args.model_path, args.save_dir, output_op=args.output_op,
+                 input_shape=args.input_shape)
+
+
+if __name__ == "__main__":
+    run_tool(main)

@@ -1,0 +1,55 @@
+"""Predict with a trained model.
+
+Range models (RangeNet++, SqueezeSegV3) write SemanticKITTI benchmark files::
+
+    python tools/predict.py --config CFG --model_path DIR_OR_PDPARAMS \
+        --input SCAN_OR_FOLDER_OR_ROOT --save_dir output/predict [--bev] [--knn | --no-knn]
+
+Image models (PointRend) write label and colour PNGs for an image or a folder of images.
+See docs/deploy.md for the output layout.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from paddlexseg.apis.predict import predict  # noqa: E402
+from paddlexseg.engine.cli import config_from_args, set_device  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
+
+
+def predict_parser():
+    p = argparse.ArgumentParser(description="Predict with a paddlexseg model")
+    p.add_argument("--config", required=True, help="YAML config file")
+    p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
+    p.add_argument("--input", required=True,
+                   help="range models: a .bin scan, a folder of .bin scans or a SemanticKITTI "
+                        "root (predicts val_dataset.sequences); image models: an image or a "
+                        "folder of images")
+    p.add_argument("--save_dir", default="output/predict", help="output folder")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
+    p.add_argument("--bev", action="store_true",
+                   help="range models: also write a bird's-eye-view PNG per scan")
+    p.add_argument("--knn", action=argparse.BooleanOptionalAction, default=None,
+                   help="range models: KNN post-processing on/off (default: on when the "
+                        "config's metric.knn is set)")
+    p.add_argument("--sequence", type=int, default=None,
+                   help="range models: sequence number for scans outside "
+                        ".../sequences/NN/velodyne/ (default 00)")
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys, e.g. --opts val_dataset.projection.W=1024")
+    p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv=None):
+    args = predict_parser().parse_args(argv)
+    set_device(args.device)
+    cfg = config_from_args(args)
+    predict(cfg, args.model_path, args.input, args.save_dir, use_knn=args.knn, bev=args.bev,
+            sequence=args.sequence, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    run_tool(main)
