@@ -72,7 +72,9 @@ def test_augmentation_is_seeded(synthetic_kitti):
     s1, s2 = a[0], b[0]
     np.testing.assert_array_equal(s1["points"], s2["points"])
     assert s1["points"].shape[0] == s1["point_labels"].shape[0]
-    assert not np.array_equal(a[0]["points"], s1["points"])      # next draw differs
+    np.testing.assert_array_equal(a[0]["points"], s1["points"])  # same (seed, epoch, index)
+    a.set_epoch(1)
+    assert not np.array_equal(a[0]["points"], s1["points"])      # a new epoch draws anew
     val = _dataset(synthetic_kitti, augment=aug, mode="val")
     np.testing.assert_array_equal(val[0]["points"], read_scan(val.files[0][0]))
 

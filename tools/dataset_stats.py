@@ -1,0 +1,29 @@
+"""Per-class point frequencies of a config's train_dataset and the RangeNet++ class weights
+1 / (content + epsilon), to paste into a loss's ``class_weights``.
+
+    python tools/dataset_stats.py --config configs/rangenet/rangenet_darknet21_synthetic_quick.yml
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from paddlexseg.config import load_config  # noqa: E402
+from paddlexseg.datasets.stats import class_weights_report  # noqa: E402
+from paddlexseg.engine.builder import build_dataset  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True)
+    p.add_argument("--epsilon", type=float, default=0.001, help="epsilon_w of the original")
+    p.add_argument("--opts", nargs="+", default=[])
+    args = p.parse_args(argv)
+    dataset = build_dataset(load_config(args.config, args.opts), "train_dataset")
+    print(class_weights_report(dataset, args.epsilon)[2])
+
+
+if __name__ == "__main__":
+    run_tool(main)
