@@ -6,4 +6,4 @@ from . import registry  # noqa: F401
 
 def load_all():
     """Import every component package so that all registries are filled."""
-    from . import ops, transforms, datasets, models, losses, metrics  # noqa: F401
+    from . import ops, sparse, transforms, datasets, models, losses, metrics, robustness  # noqa: F401

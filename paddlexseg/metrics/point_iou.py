@@ -1,0 +1,134 @@
+"""Point-level IoU of a point-cloud model (2DPASS, SPVCNN ...).
+
+Predictions are the argmax of ``outputs["logits"]`` [N, C] over the points of a
+:class:`~paddlexseg.structures.FusionBatch` (or any batch with ``labels`` [N]); the confusion
+matrix and IoU come from :mod:`paddlexseg.metrics.iou`. By default the rows of ignored classes
+are zeroed too (``zero_ignored_rows=True``): 2DPASS's ``fast_hist_crop`` drops both the
+points labelled 0 and the points predicted as 0. ``zero_ignored_rows=False`` is the official
+SemanticKITTI benchmark (a point predicted as 0 counts as a miss).
+"""
+import numpy as np
+
+from ..registry import METRICS, ConfigError
+from .base import Metric
+from .colorize import colorize_labels, stack_images
+from .iou import confusion_matrix, iou_from_confusion
+
+__all__ = ["PointIoU", "bev_image"]
+
+
+def bev_image(xyz, labels, colors, size=256, extent=50.0):
+    """Bird's-eye view picture: each point's class colour at its (x, y) cell.
+
+    Args:
+        xyz: float [N, >=2] points. labels: int [N]. colors: uint8 [C, 3].
+        size: output pixels per side. extent: half side of the square shown (m).
+
+    Returns:
+        uint8 [size, size, 3] (x up, y left, black background).
+    """
+    col = ((extent - np.asarray(xyz[:, 1])) / (2 * extent) * size).astype(np.int64)
+    row = ((extent - np.asarray(xyz[:, 0])) / (2 * extent) * size).astype(np.int64)
+    ok = (row >= 0) & (row < size) & (col >= 0) & (col < size)
+    label_map = np.zeros((size, size), np.int64)
+    mask = np.zeros((size, size), bool)
+    label_map[row[ok], col[ok]] = np.asarray(labels)[ok]
+    mask[row[ok], col[ok]] = True
+    return colorize_labels(label_map, colors, mask=mask)
+
+
+@METRICS.register()
+class PointIoU(Metric):
+    """Per-class IoU, mIoU and accuracy over points.
+
+    Args:
+        label_config: label YAML name or path (class names, colours, ignored classes); None
+            when ``class_names`` is given (e.g. nuScenes).
+        class_names: explicit learning class names (index = learning id), overriding the label
+            config's. ignore: learning ids left out (default: the label config's, or [0]).
+        zero_ignored_rows: drop points predicted as an ignored class (2DPASS) instead of
+            counting them as misses (official benchmark).
+        logits_key: the model output holding the [N, C] point logits.
+    """
+
+    main = "mIoU"
+
+    def __init__(self, label_config="semantic-kitti", class_names=None, ignore=None,
+                 zero_ignored_rows=True, logits_key="logits"):
+        self.colors = None
+        if class_names is not None:
+            self.class_names = [str(c) for c in class_names]
+        elif label_config is not None:
+            from ..datasets.label_config import load_label_config
+            cfg = load_label_config(label_config)
+            self.class_names, self.colors = list(cfg.class_names), cfg.colors
+            ignore = cfg.ignore if ignore is None else ignore
+        else:
+            raise ConfigError("metric: PointIoU needs label_config or class_names")
+        self.num_classes = len(self.class_names)
+        if self.num_classes < 2:
+            raise ConfigError(f"metric.class_names: expected >= 2 classes, got "
+                              f"{self.class_names}")
+        if self.colors is None:
+            rng = np.random.default_rng(0)
+            self.colors = rng.integers(40, 256, size=(self.num_classes, 3)).astype(np.uint8)
+            self.colors[0] = 0
+        self.ignore = [0] if ignore is None else [int(i) for i in ignore]
+        self.zero_ignored_rows = bool(zero_ignored_rows)
+        self.logits_key = logits_key
+        self.reset()
+
+    def reset(self):
+        self.conf = np.zeros((self.num_classes, self.num_classes), np.int64)
+        self._picture = None
+
+    def update(self, outputs, batch):
+        if self.logits_key not in outputs:
+            raise KeyError(f"PointIoU reads the model output '{self.logits_key}', got "
+                           f"{sorted(outputs)}")
+        if getattr(batch, "labels", None) is None:
+            raise ValueError("PointIoU: the batch has no point labels (labels is None)")
+        logits = outputs[self.logits_key]
+        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+            raise ValueError(f"PointIoU: expected logits [N, {self.num_classes}], got "
+                             f"{list(logits.shape)}")
+        pred = logits.argmax(axis=1).numpy().astype(np.int64)          # [N]
+        labels = batch.labels.numpy().astype(np.int64).reshape(-1)     # [N]
+        if pred.shape != labels.shape:
+            raise ValueError(f"PointIoU: {pred.shape[0]} predictions for {labels.shape[0]} "
+                             f"labels")
+        self.conf += confusion_matrix(pred, labels, self.num_classes)
+        if self._picture is None and getattr(batch, "points", None) is not None:
+            first = batch.batch_idx.numpy() == 0 if getattr(batch, "batch_idx", None) \
+                is not None else np.ones(pred.shape, bool)
+            xyz = batch.points.numpy()[first]
+            self._picture = (xyz, pred[first], labels[first])
+
+    def compute(self):
+        iou, miou, acc = iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
+        result = {"mIoU": miou, "acc": acc}
+        for c, name in enumerate(self.class_names):
+            if c not in self.ignore:
+                result[f"IoU/{name}"] = float(iou[c])
+        return result
+
+    def images(self):
+        if self._picture is None:
+            return {}
+        xyz, pred, gt = self._picture
+        return {"val/bev_prediction": stack_images([bev_image(xyz, pred, self.colors),
+                                                    bev_image(xyz, gt, self.colors)])}
+
+    def report(self):
+        iou, _, _ = iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
+        points = self.conf.sum(axis=0)
+        width = max(len(n) for n in self.class_names)
+        lines = [f"{'class':<{width}}  {'IoU':>6}  {'points':>10}"]
+        for c, name in enumerate(self.class_names):
+            if c not in self.ignore:
+                lines.append(f"{name:<{width}}  {iou[c]:6.3f}  {int(points[c]):>10d}")
+        lines.append("-" * len(lines[0]))
+        for key, value in self.compute().items():
+            if not key.startswith("IoU/"):
+                lines.append(f"{key:<{width}}  {value:6.3f}")
+        return "\n".join(lines)
