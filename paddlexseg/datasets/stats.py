@@ -6,7 +6,6 @@ data; ``WeightedCrossEntropyLoss(class_weights=...)`` then takes the weights com
 """
 import numpy as np
 
-from ..losses.cross_entropy import content_class_weights
 from .semantickitti import read_label
 
 __all__ = ["class_content", "class_weights_report"]
@@ -37,6 +36,7 @@ def class_content(dataset):
 
 def class_weights_report(dataset, epsilon=0.001):
     """(content, weights, printable YAML snippet) for ``dataset`` with RangeNet++'s formula."""
+    from ..losses.cross_entropy import content_class_weights  # losses import models: keep lazy
     content = class_content(dataset)
     weights = content_class_weights(content, dataset.labels.ignore, epsilon)
     lines = [f"# {name}: content {c:.5f}" for name, c in zip(dataset.labels.class_names, content)]
