@@ -130,6 +130,9 @@ class Trainer:
         self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
                        if self.precision == "fp16" else None)
         self.amp_ctx = amp_context(self.precision)
+        if self.precision != "fp32" and paddle.get_device() == "cpu":
+            self.logger.warning(f"--precision {self.precision}: Paddle's CPU kernels run in "
+                                f"float32, so AMP changes nothing on CPU; use --device gpu")
         if self.do_eval:
             self.val_set = builder.build_dataset(cfg, "val_dataset")
             self.val_loader = builder.build_loader(self.val_set, batch_size=1,

@@ -84,3 +84,11 @@ def test_nan_loss_is_reported(tmp_path):
     cfg["lr_scheduler"]["learning_rate"] = 1e30
     with pytest.raises(FloatingPointError, match="checkpoint"):
         Trainer(cfg, str(tmp_path / "n"), progress=False).train()
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_amp_switch_runs(tmp_path, precision):
+    out = str(tmp_path / precision)
+    Trainer(_cfg(), out, precision=precision, progress=False).train()
+    w = _weights(out, "iter_6")
+    assert all(np.isfinite(v.numpy()).all() for v in w.values())

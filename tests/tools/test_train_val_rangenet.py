@@ -11,13 +11,14 @@ from paddlexseg.engine.trainer import Trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CFG = os.path.join(ROOT, "configs", "rangenet", "rangenet_darknet21_synthetic_quick.yml")
+SSG_CFG = os.path.join(ROOT, "configs", "squeezesegv3", "squeezesegv3_sac21_synthetic_quick.yml")
 
 
-def _opts(root):
+def _opts(root, model_opts=("model.backbone.width_mult=0.0625",), size="{H: 32, W: 256}"):
     return [f"train_dataset.root={root}", f"val_dataset.root={root}",
             "train_dataset.sequences=[0]", "val_dataset.sequences=[8]",
-            "train_dataset.projection={H: 32, W: 256}", "val_dataset.projection={H: 32, W: 256}",
-            "model.backbone.width_mult=0.0625", "batch_size=1", "train.log_iters=1"]
+            f"train_dataset.projection={size}", f"val_dataset.projection={size}",
+            "batch_size=1", "train.log_iters=1"] + list(model_opts)
 
 
 def _run(tool, args):
@@ -71,3 +72,16 @@ def test_tools_report_user_errors_in_one_line(synthetic_kitti, tmp_path):
     proc = _run("train.py", ["--config", CFG, "--save_dir", str(tmp_path), "--iters", "1",
                              "--opts", "train_dataset.root=/nonexistent"])
     assert proc.returncode == 2 and "/nonexistent" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_squeezesegv3_trains_and_validates(synthetic_kitti, tmp_path):
+    """SqueezeSegV3 (full width, tiny 16x64 projection) through train + val with KNN (k=7)."""
+    from paddlexseg.engine.validate import validate
+    opts = _opts(synthetic_kitti, model_opts=(), size="{H: 16, W: 64}") + [
+        "iters=2", "train.save_interval=2", "train.eval_interval=2"]
+    out = str(tmp_path / "ssg")
+    Trainer(load_config(SSG_CFG, opts), out, do_eval=True, progress=False).train()
+    results = validate(load_config(SSG_CFG, opts), os.path.join(out, "best_model"),
+                       progress=False)
+    assert {"mIoU", "mIoU_noknn", "range_mIoU", "IoU/car"} <= set(results)
+    assert all(np.isfinite(v) for v in results.values())
