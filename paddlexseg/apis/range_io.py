@@ -5,7 +5,7 @@ Inference), so both pre-process and post-process a scan identically.
 
 Output layout (the SemanticKITTI benchmark's submission layout)::
 
-    save_dir/sequences/NN/predictions/XXXXXX.label   uint32 per point: raw semantic id
+    save_dir/sequences/NN/predictions/<frame>.label   uint32 per point: raw semantic id
                                                      (learning_map_inv), instance bits 0
 
 The sequence ``NN`` of a scan is read from its path when the scan lies in

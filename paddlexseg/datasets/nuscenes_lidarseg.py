@@ -25,6 +25,7 @@ import paddle
 from ..registry import DATASETS, ConfigError
 from ..transforms.fusion import FusionImageAugment, FusionPointAugment
 from .errors import DataError
+from .seeding import EpochSeeded
 from .label_config import LabelConfig, load_label_config
 from .semantickitti_fusion import (build_fusion_sample, build_sub_config, collate_fusion,
                                    read_image)
@@ -117,7 +118,7 @@ def _read_table(folder, name):
 
 
 @DATASETS.register()
-class NuScenesLidarSeg(paddle.io.Dataset):
+class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
     """nuScenes-lidarseg key frames with a camera image each (2DPASS input).
 
     Args:
@@ -163,7 +164,6 @@ class NuScenesLidarSeg(paddle.io.Dataset):
             scenes = _read_scene_list(scenes)
         self.samples = self._index(scenes, config_path)
         self.epoch = 0
-        self._draws = {}
 
     def _index(self, scenes, config_path):
         folder = os.path.join(self.root, self.version)
@@ -221,18 +221,6 @@ class NuScenesLidarSeg(paddle.io.Dataset):
 
     def __len__(self):
         return len(self.samples)
-
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
-
-    def _rng(self, index):
-        """Training: a new stream per (epoch, index, draw). Evaluation: fixed per index, so
-        that subsampling and the crop of a scan are the same in every pass."""
-        if self.mode != "train":
-            return np.random.default_rng([self.seed, int(index)])
-        draw = self._draws.get(index, 0)
-        self._draws[index] = draw + 1
-        return np.random.default_rng([self.seed, self.epoch, int(index), draw])
 
     def load(self, index):
         """Points float32 [N, 4] (x, y, z, intensity) and learning labels int64 [N] or None."""

@@ -18,6 +18,7 @@ from ..structures import RangeBatch, ScanPoints, to_tensor
 from ..transforms.point_aug import PointAugment
 from ..transforms.range_projection import RangeProjection
 from .errors import DataError
+from .seeding import EpochSeeded
 from .label_config import load_label_config
 
 __all__ = ["SemanticKITTI", "read_scan", "read_label", "list_scans"]
@@ -133,7 +134,7 @@ def _sub_config(cfg, cls, path):
 
 
 @DATASETS.register()
-class SemanticKITTI(paddle.io.Dataset):
+class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
     """SemanticKITTI scans projected to range images (RangeNet++, SqueezeSegV3 input).
 
     Args:
@@ -187,15 +188,6 @@ class SemanticKITTI(paddle.io.Dataset):
 
     def __len__(self):
         return len(self.files)
-
-    def set_epoch(self, epoch):
-        """Make the augmentation of the next pass depend on ``epoch`` (call it from the loop)."""
-        self.epoch = int(epoch)
-
-    def _rng(self, index):
-        # seeded by (seed, epoch, index) only, so that a resumed run (and any number of loader
-        # workers) draws exactly the augmentation an uninterrupted run would
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def load(self, index):
         """Points float32 [N, 4] and learning labels int64 [N] (None in mode test) of a scan."""

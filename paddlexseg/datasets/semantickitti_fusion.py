@@ -24,6 +24,7 @@ from ..registry import DATASETS, ConfigError, check_kwargs
 from ..structures import FusionBatch, to_tensor
 from ..transforms.fusion import FusionImageAugment, FusionPointAugment, project_to_image
 from .errors import DataError
+from .seeding import EpochSeeded
 from .label_config import load_label_config
 from .semantickitti import list_scans, read_label, read_scan
 
@@ -161,7 +162,7 @@ def collate_fusion(samples):
 
 
 @DATASETS.register()
-class SemanticKITTIFusion(paddle.io.Dataset):
+class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
     """SemanticKITTI scans with their ``image_2`` images and calibration (2DPASS input).
 
     Args:
@@ -222,7 +223,6 @@ class SemanticKITTIFusion(paddle.io.Dataset):
                     raise DataError(f"{image}: camera image not found for scan {scan}; expected "
                                     f"image_2/<frame>.png next to velodyne/ (or use_image: false)")
         self.epoch = 0
-        self._draws = {}
 
     @property
     def num_classes(self):
@@ -230,19 +230,6 @@ class SemanticKITTIFusion(paddle.io.Dataset):
 
     def __len__(self):
         return len(self.files)
-
-    def set_epoch(self, epoch):
-        """Make the augmentation of the next pass depend on ``epoch``."""
-        self.epoch = int(epoch)
-
-    def _rng(self, index):
-        """Training: a new stream per (epoch, index, draw). Evaluation: fixed per index, so
-        that subsampling and the crop of a scan are the same in every pass."""
-        if self.mode != "train":
-            return np.random.default_rng([self.seed, int(index)])
-        draw = self._draws.get(index, 0)
-        self._draws[index] = draw + 1
-        return np.random.default_rng([self.seed, self.epoch, int(index), draw])
 
     @staticmethod
     def image_path(scan_path):
@@ -283,8 +270,3 @@ class SemanticKITTIFusion(paddle.io.Dataset):
     def collate(samples):
         """Stack samples into a :class:`~paddlexseg.structures.FusionBatch`."""
         return collate_fusion(samples)
-
-
-# Register the CorruptedScans wrapper (paddlexseg.robustness) with the other data sets, so
-# that configs can use it wherever paddlexseg.load_all() fills the registries.
-from .. import robustness  # noqa: E402,F401
