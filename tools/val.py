@@ -13,7 +13,8 @@ def main(argv=None):
     args = val_parser().parse_args(argv)
     set_device(args.device)
     cfg = config_from_args(args)
-    validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress)
+    validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,
+             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,12 @@ def train_parser():
 def val_parser():
     p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
+    p.add_argument("--aug_eval", action="store_true",
+                   help="image models: average softmax over --scales and --flip_horizontal")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                   help="with --aug_eval: resize factors, e.g. 0.75 1.0 1.25")
+    p.add_argument("--flip_horizontal", action="store_true",
+                   help="with --aug_eval: also evaluate the mirrored image")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     p.add_argument("--no_progress", action="store_true")
     return p

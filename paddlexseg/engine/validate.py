@@ -1,5 +1,6 @@
 """``tools/val.py``'s logic: load weights, evaluate, print the report."""
 from . import builder
+from .aug_eval import AugmentedInference
 from .checkpoint import load_model_weights
 from .evaluate import evaluate
 from .logging import get_logger
@@ -8,11 +9,19 @@ from .trainer import amp_context
 __all__ = ["validate"]
 
 
-def validate(cfg, model_path, precision="fp32", progress=True):
-    """Evaluate ``model_path`` on ``cfg['val_dataset']``; returns the metric results dict."""
+def validate(cfg, model_path, precision="fp32", progress=True, aug_eval=False, scales=(1.0,),
+             flip_horizontal=False):
+    """Evaluate ``model_path`` on ``cfg['val_dataset']``; returns the metric results dict.
+
+    With ``aug_eval`` the model (one image input) is run at ``scales`` (and mirrored with
+    ``flip_horizontal``) and the softmax probabilities are averaged (PaddleSeg's aug_eval).
+    """
     logger = get_logger()
     model = builder.build_model(cfg)
     path = load_model_weights(model, model_path)
+    if aug_eval:
+        model = AugmentedInference(model, scales, flip_horizontal)
+        logger.info(f"aug_eval: scales {list(scales)}, flip_horizontal {flip_horizontal}")
     dataset = builder.build_dataset(cfg, "val_dataset")
     loader = builder.build_loader(dataset, batch_size=1,
                                   num_workers=int(cfg["train"]["num_workers"]))
