@@ -3,6 +3,8 @@
 Example:
     python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti
     python tools/generate_synthetic.py --kind semantickitti --out /tmp/k --sequences 0 8 --scans 4
+    python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti_fusion \
+        --sequences 0 8 --azimuth_steps 1024 --images      # + image_2/*.png for 2DPASS
     python tools/generate_synthetic.py --kind cityscapes --out data/synthetic_cityscapes --n_train 20
     python tools/generate_synthetic.py --kind events --out data/synthetic_events
 
@@ -14,15 +16,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from paddlexseg.datasets.synthetic.camera import generate_semantickitti_fusion  # noqa: E402
 from paddlexseg.datasets.synthetic.lidar_scenes import (  # noqa: E402
     DEFAULT_SEQUENCES, generate_semantickitti)
 
 
 def _semantickitti(args):
-    return generate_semantickitti(
-        args.out, sequences=args.sequences or DEFAULT_SEQUENCES,
-        scans_per_sequence=args.scans or 8, seed=args.seed, beams=args.beams,
-        azimuth_steps=args.azimuth_steps)
+    kwargs = dict(sequences=args.sequences or DEFAULT_SEQUENCES,
+                  scans_per_sequence=args.scans or 8, seed=args.seed, beams=args.beams,
+                  azimuth_steps=args.azimuth_steps)
+    if not args.images:
+        return generate_semantickitti(args.out, **kwargs)
+    out = generate_semantickitti_fusion(args.out, scale=args.image_scale, **kwargs)
+    summary = dict(out["scans"])
+    summary["seconds"] = round(out["scans"]["seconds"] + out["images"]["seconds"], 2)
+    summary["images"] = sum(out["images"]["sequences"].values())
+    return summary
 
 
 def _cityscapes_main(argv):
@@ -49,17 +58,27 @@ def parse_args(argv=None, known_only=False):
     p.add_argument("--beams", type=int, default=64, help="LiDAR beams (semantickitti)")
     p.add_argument("--azimuth_steps", type=int, default=2048,
                    help="LiDAR firings per revolution (semantickitti)")
+    p.add_argument("--images", action="store_true",
+                   help="semantickitti: also render the left colour camera, image_2/*.png "
+                        "(the input of 2DPASS)")
+    p.add_argument("--image_scale", type=float, default=0.5,
+                   help="semantickitti --images: render resolution factor of the 1241 x 376 "
+                        "image (smaller is faster; the PNG keeps the full size)")
     return p.parse_known_args(argv) if known_only else p.parse_args(argv)
 
 
 def main(argv=None):
     args, rest = parse_args(argv, known_only=True)
+    if args.images and args.kind != "semantickitti":
+        raise SystemExit(f"generate_synthetic.py: --images applies to --kind semantickitti "
+                         f"only, not {args.kind}")
     if args.kind != "semantickitti":
         return KINDS[args.kind](["--root", args.out, "--seed", str(args.seed)] + rest)
     args = parse_args(argv)
     summary = KINDS[args.kind](args)
     seqs = ", ".join(f"{k}: {v} scans" for k, v in summary["sequences"].items())
-    print(f"wrote {args.kind} to {summary['root']} ({seqs}; {summary['points']} points) "
+    images = f"; {summary['images']} images" if "images" in summary else ""
+    print(f"wrote {args.kind} to {summary['root']} ({seqs}; {summary['points']} points{images}) "
           f"in {summary['seconds']} s")
 
 

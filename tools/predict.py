@@ -24,18 +24,18 @@ def predict_parser():
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
     p.add_argument("--input", required=True,
-                   help="range models: a .bin scan, a folder of .bin scans or a SemanticKITTI "
+                   help="range and point (2DPASS) models: a .bin scan, a folder of .bin scans or a SemanticKITTI "
                         "root (predicts val_dataset.sequences); image models: an image or a "
                         "folder of images")
     p.add_argument("--save_dir", default="output/predict", help="output folder")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
     p.add_argument("--bev", action="store_true",
-                   help="range models: also write a bird's-eye-view PNG per scan")
+                   help="range and point models: also write a bird's-eye-view PNG per scan")
     p.add_argument("--knn", action=argparse.BooleanOptionalAction, default=None,
                    help="range models: KNN post-processing on/off (default: on when the "
                         "config's metric.knn is set)")
     p.add_argument("--sequence", type=int, default=None,
-                   help="range models: sequence number for scans outside "
+                   help="range and point models: sequence number for scans outside "
                         ".../sequences/NN/velodyne/ (default 00)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, e.g. --opts val_dataset.projection.W=1024")

@@ -5,6 +5,8 @@ becomes that input and how the prediction is written back. Dispatch is by ``mode
 first and, for a model type not listed, by ``val_dataset.type``; anything else is a
 :class:`~paddlexseg.registry.ConfigError` that lists what is known. To support a new model,
 add its type to :data:`MODEL_FAMILIES` (and its dataset to :data:`DATASET_FAMILIES`).
+The ``point`` family (2DPASS: variable-length point clouds, sparse voxel convolutions) is
+predicted (``tools/predict.py``) but not exported.
 """
 from dataclasses import dataclass
 
@@ -19,20 +21,24 @@ class Family:
     """How one kind of model is fed and read.
 
     Attributes:
-        name: ``range`` (LiDAR range images) or ``image`` (camera images).
+        name: ``range`` (LiDAR range images), ``image`` (camera images) or ``point``
+            (LiDAR point clouds, per-point logits).
         input_name: the model's ``forward`` argument (also the exported input's name).
-        channels: input channels (5: range, x, y, z, remission; 3: RGB).
-        output: the model output holding the class scores [B, C, H, W].
+        channels: input channels (5: range, x, y, z, remission; 3: RGB; 4: x, y, z, remission).
+        output: the model output holding the class scores ([B, C, H, W]; point: [N, C]).
+        exportable: ``tools/export.py`` can export it.
     """
     name: str
     input_name: str
     channels: int
     output: str = "logits"
+    exportable: bool = True
 
 
 FAMILIES = {
     "range": Family(name="range", input_name="range_img", channels=5),
     "image": Family(name="image", input_name="image", channels=3),
+    "point": Family(name="point", input_name="points", channels=4, exportable=False),
 }
 
 # model.type -> family name
@@ -40,35 +46,48 @@ MODEL_FAMILIES = {
     "RangeNet": "range",
     "SqueezeSegV3": "range",
     "PointRendFPN": "image",
+    "TwoDPASS": "point",
 }
 
 # val_dataset.type -> family name (used when model.type is not listed above)
 DATASET_FAMILIES = {
     "SemanticKITTI": "range",
     "Cityscapes": "image",
+    "SemanticKITTIFusion": "point",
 }
 
 
-def family_of(cfg):
+def family_of(cfg, predict_only=False):
     """The :class:`Family` of a resolved config.
 
     Args:
         cfg: config dict with ``model`` (and optionally ``val_dataset``/``train_dataset``).
+        predict_only: also accept families that cannot be exported (the ``point`` family);
+            ``tools/predict.py`` passes True, export keeps the default.
 
     Returns:
         Family.
 
     Raises:
-        ConfigError: neither ``model.type`` nor the dataset type is in the tables.
+        ConfigError: neither ``model.type`` nor the dataset type is in the tables, or the
+            family cannot be exported and ``predict_only`` is False.
     """
     model = cfg.get("model") or {}
     model_type = model.get("type") if isinstance(model, dict) else None
-    if model_type in MODEL_FAMILIES:
-        return FAMILIES[MODEL_FAMILIES[model_type]]
     data_cfg = dataset_config(cfg, required=False) or {}
     data_type = data_cfg.get("type")
-    if data_type in DATASET_FAMILIES:
-        return FAMILIES[DATASET_FAMILIES[data_type]]
+    family = None
+    if model_type in MODEL_FAMILIES:
+        family = FAMILIES[MODEL_FAMILIES[model_type]]
+    elif data_type in DATASET_FAMILIES:
+        family = FAMILIES[DATASET_FAMILIES[data_type]]
+    if family is not None:
+        if not (family.exportable or predict_only):
+            raise ConfigError(f"model.type: '{model_type}' ({family.name} family) cannot be "
+                              f"exported: its input is a variable-length point cloud run "
+                              f"through sparse voxel convolutions; predict with "
+                              f"tools/predict.py and evaluate with tools/val.py")
+        return family
     raise ConfigError(
         f"model.type: cannot predict or export '{model_type}' (dataset '{data_type}'); "
         f"known model types: {', '.join(sorted(MODEL_FAMILIES))}; known dataset types: "

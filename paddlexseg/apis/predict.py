@@ -1,7 +1,8 @@
 """``tools/predict.py``'s logic: build the model, load weights, dispatch on the model family.
 
 Range models (RangeNet++, SqueezeSegV3) write SemanticKITTI ``.label`` files
-(:mod:`paddlexseg.apis.range_predict`); image models (PointRend) write label PNGs
+(:mod:`paddlexseg.apis.range_predict`), point models (2DPASS, LiDAR-only) too
+(:mod:`paddlexseg.apis.point_predict`); image models (PointRend) write label PNGs
 (:mod:`paddlexseg.apis.image_predict`). The family comes from the table in
 :mod:`paddlexseg.apis.families`.
 """
@@ -11,6 +12,7 @@ from ..engine.logging import get_logger
 from ..registry import ConfigError
 from .families import family_of
 from .image_predict import predict_image, resolve_images
+from .point_predict import point_setup, predict_point
 from .range_io import RANGENET_KNN, check_knn, require_knn_op, resolve_scans
 from .range_predict import predict_range, range_setup
 
@@ -68,8 +70,27 @@ def _run_image(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, 
     return summary
 
 
+def _resolve_point(cfg, input_path, use_knn, bev, sequence):
+    if use_knn:
+        raise ConfigError(f"--knn applies to range (range-image) models only; model.type "
+                          f"{cfg['model'].get('type')} predicts every point directly")
+    return resolve_scans(input_path, point_setup(cfg).sequences, sequence)
+
+
+def _run_point(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress):
+    get_logger().info(f"LiDAR-only inference, test-time views (model.num_vote): "
+                      f"{getattr(model, 'num_vote', 1)}")
+    summary = predict_point(model, cfg, input_path, save_dir, bev=bev, sequence=sequence,
+                            progress=progress, items=items)
+    get_logger().info(f"wrote {summary['scans']} scans ({summary['points']} points, "
+                      f"{summary['outside']} outside the voxel volume written as unlabeled) to "
+                      f"{save_dir}/sequences in {summary['seconds']:.1f} s")
+    return summary
+
+
 # family name -> (resolve the inputs before the model is built, predict)
-PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _run_image)}
+PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _run_image),
+              "point": (_resolve_point, _run_point)}
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,
@@ -82,18 +103,18 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
     Args:
         cfg: resolved config dict (:func:`paddlexseg.config.load_config`).
         model_path: ``.pdparams`` file or checkpoint folder.
-        input_path: range models: a ``.bin``, a folder of ``.bin`` or a SemanticKITTI root;
-            image models: an image or a folder of images.
+        input_path: range and point models: a ``.bin``, a folder of ``.bin`` or a
+            SemanticKITTI root; image models: an image or a folder of images.
         save_dir: output root.
         use_knn: range models only; see :func:`resolve_knn`.
-        bev: range models only: also write bird's-eye-view PNGs.
-        sequence: range models only: sequence name for loose scans (default "00").
+        bev: range and point models: also write bird's-eye-view PNGs.
+        sequence: range and point models: sequence name for loose scans (default "00").
         progress: show a tqdm bar.
 
     Returns:
         the summary dict of the family's predictor.
     """
-    family = family_of(cfg)
+    family = family_of(cfg, predict_only=True)
     resolve, run = PREDICTORS[family.name]
     items = resolve(cfg, input_path, use_knn, bev, sequence)
     model = builder.build_model(cfg)
