@@ -9,8 +9,8 @@ model family's :func:`~paddlexseg.models.twodpass.model.scan_predictions`, map l
 raw ids with ``learning_map_inv`` and write the benchmark layout of
 :mod:`paddlexseg.apis.range_io`::
 
-    save_dir/sequences/NN/predictions/XXXXXX.label       uint32 raw id per .bin record
-    save_dir/visualization/NN/XXXXXX_bev.png             with ``bev``: points from above
+    save_dir/sequences/NN/predictions/<frame>.label       uint32 raw id per .bin record
+    save_dir/visualization/NN/<frame>_bev.png             with ``bev``: points from above
 
 Points outside the volume (and dropped NaN/inf records) get raw id 0 (unlabeled), as 2DPASS's
 test step leaves them. Test-time augmentation is the model's: ``model.num_vote`` views
