@@ -87,6 +87,16 @@ def read_label(path, n_points):
     return (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
 
 
+def load_scan_labels(scan_path, label_path, label_config):
+    """Points float32 [N, 4] (NaN/inf rows dropped) and their learning labels int64 [N]
+    (None when ``label_path`` is None), mapped through ``label_config``."""
+    points, valid = read_scan(scan_path, return_valid=True)
+    if label_path is None:
+        return points, None
+    semantic, _ = read_label(label_path, valid.shape[0])
+    return points, label_config.map_labels(semantic[valid], source=label_path)
+
+
 def list_scans(root, sequences, with_labels=True):
     """Sorted (scan path, label path or None) pairs of the given sequences.
 
@@ -191,12 +201,7 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
 
     def load(self, index):
         """Points float32 [N, 4] and learning labels int64 [N] (None in mode test) of a scan."""
-        scan_path, label_path = self.files[index]
-        points, valid = read_scan(scan_path, return_valid=True)
-        if label_path is None:
-            return points, None
-        semantic, _ = read_label(label_path, valid.shape[0])
-        return points, self.labels.map_labels(semantic[valid], source=label_path)
+        return load_scan_labels(*self.files[index], self.labels)
 
     def __getitem__(self, index):
         scan_path, _ = self.files[index]

@@ -26,7 +26,7 @@ from ..transforms.fusion import FusionImageAugment, FusionPointAugment, project_
 from .errors import DataError
 from .seeding import EpochSeeded
 from .label_config import load_label_config
-from .semantickitti import list_scans, read_label, read_scan
+from .semantickitti import list_scans, load_scan_labels
 
 __all__ = ["SemanticKITTIFusion", "read_calib", "read_image", "build_fusion_sample",
            "collate_fusion", "build_sub_config"]
@@ -239,12 +239,7 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
 
     def load(self, index):
         """Points float32 [N, 4] and learning labels int64 [N] (None in mode test)."""
-        scan_path, label_path = self.files[index]
-        points, valid = read_scan(scan_path, return_valid=True)
-        if label_path is None:
-            return points, None
-        semantic, _ = read_label(label_path, valid.shape[0])
-        return points, self.labels.map_labels(semantic[valid], source=label_path)
+        return load_scan_labels(*self.files[index], self.labels)
 
     def __getitem__(self, index):
         scan_path, _ = self.files[index]
