@@ -11,7 +11,23 @@ from paddle import nn
 from ..backbones.darknet import (BasicBlock, horizontal_strides, scaled_channels, torch_batch_norm,
                                  torch_conv)
 
-__all__ = ["DarkNetDecoder"]
+__all__ = ["DarkNetDecoder", "make_dec_layer"]
+
+
+def make_dec_layer(planes, stride, bn_momentum):
+    """One decoder stage ``planes[0] -> planes[1]``: ``upconv`` (ConvTranspose2d [1, 4], stride
+    [1, 2], padding [0, 1]) when ``stride == 2`` else a 3x3 ``conv``, then ``bn``, ``relu`` and a
+    ``residual`` block whose bottleneck is ``planes[0]`` wide (names as the original checkpoints).
+    """
+    if stride == 2:
+        first = ("upconv", torch_conv(planes[0], planes[1], [1, 4], stride=[1, 2],
+                                      padding=[0, 1], transpose=True))
+    else:
+        first = ("conv", torch_conv(planes[0], planes[1], 3, padding=1))
+    return nn.Sequential(first,
+                         ("bn", torch_batch_norm(planes[1], bn_momentum)),
+                         ("relu", nn.LeakyReLU(0.1)),
+                         ("residual", BasicBlock(planes[1], planes, bn_momentum)))
 
 
 class DarkNetDecoder(nn.Layer):
@@ -37,23 +53,11 @@ class DarkNetDecoder(nn.Layer):
         self.strides = horizontal_strides(output_stride)[::-1]
         channels = [feature_depth] + scaled_channels([512, 256, 128, 64, 32], width_mult)
         for i in range(5):
-            stage = self._make_dec_layer([channels[i], channels[i + 1]], self.strides[i],
+            stage = make_dec_layer([channels[i], channels[i + 1]], self.strides[i],
                                          bn_momentum)
             self.add_sublayer(f"dec{5 - i}", stage)
         self.dropout = nn.Dropout2D(dropout)
         self.last_channels = channels[-1]
-
-    @staticmethod
-    def _make_dec_layer(planes, stride, bn_momentum):
-        if stride == 2:
-            first = ("upconv", torch_conv(planes[0], planes[1], [1, 4], stride=[1, 2],
-                                          padding=[0, 1], transpose=True))
-        else:
-            first = ("conv", torch_conv(planes[0], planes[1], 3, padding=1))
-        return nn.Sequential(first,
-                             ("bn", torch_batch_norm(planes[1], bn_momentum)),
-                             ("relu", nn.LeakyReLU(0.1)),
-                             ("residual", BasicBlock(planes[1], planes, bn_momentum)))
 
     def forward(self, x, skips):
         """Decode.

@@ -8,7 +8,8 @@ the multi-scale heads. Names match the original ``segmentation_decoder`` checkpo
 """
 from paddle import nn
 
-from ..backbones.darknet import BasicBlock, horizontal_strides, torch_batch_norm, torch_conv
+from ..backbones.darknet import horizontal_strides
+from .darknet_decoder import make_dec_layer
 
 __all__ = ["SACDecoder"]
 
@@ -35,24 +36,11 @@ class SACDecoder(nn.Layer):
         self.channels = [256, 256, 128, 64, 32]
         inputs = [feature_depth] + self.channels[:-1]
         for i in range(5):
-            stage = self._make_dec_layer([inputs[i], self.channels[i]], self.strides[i],
+            stage = make_dec_layer([inputs[i], self.channels[i]], self.strides[i],
                                          bn_momentum)
             self.add_sublayer(f"dec{5 - i}", stage)
         self.dropout = nn.Dropout2D(dropout)
         self.last_channels = 32
-
-    @staticmethod
-    def _make_dec_layer(planes, stride, bn_momentum):
-        if stride == 2:
-            first = ("upconv", torch_conv(planes[0], planes[1], [1, 4], stride=[1, 2],
-                                          padding=[0, 1], transpose=True))
-        else:
-            first = ("conv", torch_conv(planes[0], planes[1], 3, padding=1))
-        # the residual block's bottleneck is planes[0] wide: BasicBlock(out, [in, out])
-        return nn.Sequential(first,
-                             ("bn", torch_batch_norm(planes[1], bn_momentum)),
-                             ("relu", nn.LeakyReLU(0.1)),
-                             ("residual", BasicBlock(planes[1], planes, bn_momentum)))
 
     def forward(self, x, skips):
         """Decode.
