@@ -87,6 +87,19 @@ def read_label(path, n_points):
     return (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
 
 
+def check_mode_and_sequences(mode, sequences, config_path):
+    """Validate a dataset's ``mode`` and return ``sequences`` as a list of ints."""
+    if mode not in MODES:
+        raise ConfigError(f"{config_path}.mode: expected one of {MODES}, got {mode!r}")
+    if isinstance(sequences, (int, str)):
+        sequences = [sequences]
+    try:
+        return [int(s) for s in sequences]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{config_path}.sequences: expected a list of sequence numbers, "
+                          f"got {sequences!r}") from None
+
+
 def load_scan_labels(scan_path, label_path, label_config):
     """Points float32 [N, 4] (NaN/inf rows dropped) and their learning labels int64 [N]
     (None when ``label_path`` is None), mapped through ``label_config``."""
@@ -165,15 +178,7 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
                  projection=None, augment=None, max_points=None, seed=0,
                  config_path="dataset"):
         super().__init__()
-        if mode not in MODES:
-            raise ConfigError(f"{config_path}.mode: expected one of {MODES}, got {mode!r}")
-        if isinstance(sequences, (int, str)):
-            sequences = [sequences]
-        try:
-            self.sequences = [int(s) for s in sequences]
-        except (TypeError, ValueError):
-            raise ConfigError(f"{config_path}.sequences: expected a list of sequence numbers, "
-                              f"got {sequences!r}") from None
+        self.sequences = check_mode_and_sequences(mode, sequences, config_path)
         if max_points is not None and int(max_points) < 1:
             raise ConfigError(f"{config_path}.max_points: expected a positive integer or null, "
                               f"got {max_points!r}")

@@ -26,12 +26,11 @@ from ..transforms.fusion import FusionImageAugment, FusionPointAugment, project_
 from .errors import DataError
 from .seeding import EpochSeeded
 from .label_config import load_label_config
-from .semantickitti import list_scans, load_scan_labels
+from .semantickitti import check_mode_and_sequences, list_scans, load_scan_labels
 
 __all__ = ["SemanticKITTIFusion", "read_calib", "read_image", "build_fusion_sample",
            "collate_fusion", "build_sub_config"]
 
-MODES = ("train", "val", "test")
 
 
 def read_calib(path):
@@ -186,15 +185,7 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
                  min_volume=(-50.0, -50.0, -4.0), max_volume=(50.0, 50.0, 2.0), augment=None,
                  image=None, use_image=True, max_points=None, seed=0, config_path="dataset"):
         super().__init__()
-        if mode not in MODES:
-            raise ConfigError(f"{config_path}.mode: expected one of {MODES}, got {mode!r}")
-        if isinstance(sequences, (int, str)):
-            sequences = [sequences]
-        try:
-            self.sequences = [int(s) for s in sequences]
-        except (TypeError, ValueError):
-            raise ConfigError(f"{config_path}.sequences: expected a list of sequence numbers, "
-                              f"got {sequences!r}") from None
+        self.sequences = check_mode_and_sequences(mode, sequences, config_path)
         if len(min_volume) != 3 or len(max_volume) != 3 or \
                 any(a >= b for a, b in zip(min_volume, max_volume)):
             raise ConfigError(f"{config_path}.min_volume/max_volume: expected two (x, y, z) "

@@ -18,6 +18,22 @@ from .layers.darknet_decoder import DarkNetDecoder
 __all__ = ["RangeNet"]
 
 
+def build_range_backbone(backbone, num_classes, model_name, example):
+    """Build a range-image encoder returning ``(feature, skips)`` and check ``num_classes``.
+
+    Raises ConfigError naming the key when the backbone lacks ``output_stride`` /
+    ``last_channels`` (what the decoders read) or ``num_classes`` is not an integer >= 2.
+    """
+    built = BACKBONES.build(backbone, path="model.backbone")
+    for attr in ("output_stride", "last_channels"):
+        if not hasattr(built, attr):
+            raise ConfigError(f"model.backbone.type: {model_name} needs a backbone with "
+                              f"'{attr}' (e.g. {example}), got {type(built).__name__}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(f"model.num_classes: expected an integer >= 2, got {num_classes!r}")
+    return built
+
+
 @MODELS.register()
 class RangeNet(nn.Layer):
     """RangeNet++ semantic segmentation of spherical range images.
@@ -34,13 +50,7 @@ class RangeNet(nn.Layer):
     def __init__(self, backbone, num_classes=20, head_dropout=0.01, decoder_dropout=0.01,
                  bn_momentum=0.01):
         super().__init__()
-        self.backbone = BACKBONES.build(backbone, path="model.backbone")
-        for attr in ("output_stride", "last_channels"):
-            if not hasattr(self.backbone, attr):
-                raise ConfigError(f"model.backbone.type: RangeNet needs a backbone with "
-                                  f"'{attr}' (e.g. DarkNet), got {type(self.backbone).__name__}")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigError(f"model.num_classes: expected an integer >= 2, got {num_classes!r}")
+        self.backbone = build_range_backbone(backbone, num_classes, "RangeNet", "DarkNet")
         self.num_classes = num_classes
         self.decoder = DarkNetDecoder(output_stride=self.backbone.output_stride,
                                       feature_depth=self.backbone.last_channels,

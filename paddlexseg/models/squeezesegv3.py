@@ -11,9 +11,10 @@ metric (``RangeIoU(knn=...)``).
 """
 from paddle import nn
 
-from ..registry import BACKBONES, MODELS, ConfigError
+from ..registry import MODELS
 from .backbones.darknet import torch_conv
 from .layers.sac_decoder import SACDecoder
+from .rangenet import build_range_backbone
 
 __all__ = ["SqueezeSegV3", "AUX_OUTPUTS"]
 
@@ -37,13 +38,7 @@ class SqueezeSegV3(nn.Layer):
     def __init__(self, backbone, num_classes=20, head_dropout=0.01, decoder_dropout=0.01,
                  bn_momentum=0.01):
         super().__init__()
-        self.backbone = BACKBONES.build(backbone, path="model.backbone")
-        for attr in ("output_stride", "last_channels"):
-            if not hasattr(self.backbone, attr):
-                raise ConfigError(f"model.backbone.type: SqueezeSegV3 needs a backbone with "
-                                  f"'{attr}' (e.g. SACNet), got {type(self.backbone).__name__}")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigError(f"model.num_classes: expected an integer >= 2, got {num_classes!r}")
+        self.backbone = build_range_backbone(backbone, num_classes, "SqueezeSegV3", "SACNet")
         self.num_classes = num_classes
         self.decoder = SACDecoder(output_stride=self.backbone.output_stride,
                                   feature_depth=self.backbone.last_channels,
