@@ -7,7 +7,7 @@ from .registry import ConfigError
 
 __all__ = ["run_tool", "USER_ERRORS"]
 
-USER_ERRORS = (ConfigError, DataError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, FileNotFoundError, FileExistsError)
 
 
 def run_tool(main, argv=None):

@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from paddlexseg.datasets.synthetic.camera import generate_semantickitti_fusion  # noqa: E402
+from paddlexseg.tool_errors import run_tool  # noqa: E402
 from paddlexseg.datasets.synthetic.lidar_scenes import (  # noqa: E402
     DEFAULT_SEQUENCES, generate_semantickitti)
 
@@ -83,4 +84,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -81,20 +81,32 @@ def test_mvsec_config_builds_the_reproduction_model():
 
 def test_quick_config_trains_on_synthetic_events(tmp_path):
     root = str(tmp_path / "evpr")
-    generate_event_vpr(root, width=64, height=48, route_length=70.0, step=0.2,
-                       events_per_sample=1500, seed=0)
+    generate_event_vpr(root, width=64, height=48, route_length=50.0, train_length=60.0,
+                       step=0.2, events_per_sample=300, seed=0)
     cfg = load_config(os.path.join(CONFIGS, "event_vpr_resnet18_synthetic_quick.yml"),
                       opts=[f"train_dataset.root={root}", f"val_dataset.root={root}",
                             "train_dataset.sensor_size=[48, 64]",
                             "val_dataset.sensor_size=[48, 64]", "model.crop_size=32"])
     train = DATASETS.build(cfg["train_dataset"], path="train_dataset")
     val = DATASETS.build(cfg["val_dataset"], path="val_dataset")
+    # training places (the *_train stretch) are disjoint from the evaluated ones
+    train_seqs = set(cfg["train_dataset"]["sequences"] + cfg["train_dataset"]["query_sequences"])
+    val_seqs = set(cfg["val_dataset"]["sequences"] + cfg["val_dataset"]["query_sequences"])
+    assert not train_seqs & val_seqs
     paddle.seed(0)
     model = MODELS.build(cfg["model"], path="model")
     losses = LossComposer(cfg["losses"])
-    opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+    opt = paddle.optimizer.Adam(learning_rate=cfg["lr_scheduler"]["learning_rate"],
+                                parameters=model.parameters())
     batch = train.collate([train[0], train[1]])
-    assert batch.voxels.shape == [8, 5, 48, 64]
+    assert batch.voxels.shape == [12, 5, 48, 64]                # 2 x (anchor, positive, 4 neg)
+    # the untrained descriptors must not collapse (see the config's normalize_input note)
+    model.eval()
+    with paddle.no_grad():
+        desc = model(**batch.inputs())["descriptor"].numpy()
+    cos = desc @ desc.T
+    assert cos[~np.eye(12, dtype=bool)].min() < 0.99
+    model.train()
     first = None
     for _ in range(4):
         total, _ = losses(model(**batch.inputs()), batch)
