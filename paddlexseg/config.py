@@ -46,6 +46,7 @@ TRAIN_DEFAULTS = {
     "clip_grad_norm": None,
     "drop_last": True,
     "vis_interval": 1,          # log an image every N evaluations
+    "data_init_batches": 0,     # >0: call model.init_from_data on this many batches first
 }
 
 

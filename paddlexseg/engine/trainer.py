@@ -1,6 +1,7 @@
 """The training loop: a plain ``Trainer.train()``, a free ``train_step()`` and a small
 ``Cadence`` that answers "log? eval? save?"."""
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -142,6 +143,8 @@ class Trainer:
         resume = self.resume_model
         if resume == "auto":
             resume = latest_checkpoint(self.save_dir)
+        if int(t["data_init_batches"]) > 0 and not resume:
+            self._data_init(int(t["data_init_batches"]))
         if resume:
             state = load_checkpoint(resume, self.model, self.optimizer, self.scaler)
             self.start_iter = int(state["iter"])
@@ -153,6 +156,17 @@ class Trainer:
         if self.rank == 0:
             save_config(self.cfg, os.path.join(self.save_dir, "config.yml"))
         self.vdl = VisualDLWriter(os.path.join(self.save_dir, "vdl_log"), self.use_vdl, self.rank)
+
+    def _data_init(self, n_batches):
+        """Data-dependent initialisation (e.g. NetVLAD's k-means) from the first batches of
+        epoch 0; runs before DataParallel, which then broadcasts rank 0's parameters."""
+        init = getattr(self.model, "init_from_data", None)
+        if init is None:
+            raise builder.ConfigError(f"train.data_init_batches: {type(self.model).__name__} has "
+                                      f"no init_from_data(batches) method")
+        self.sampler.set_epoch(0)
+        init(itertools.islice(iter(self.loader), n_batches))
+        self.logger.info(f"initialised {type(self.model).__name__} from {n_batches} batches")
 
     def _save(self, name, it, keep=None):
         if self.rank != 0:

@@ -12,6 +12,8 @@ Sublayers: ``quantization_layer`` (EST only), ``backbone`` (the reproduction's
 ``resnet34.resnet34.*``, torchvision names) and ``vlad`` (Nanne/pytorch-NetVlad names).
 No ImageNet weights are loaded (no network access); convert them with the weights tool.
 """
+import numpy as np
+import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
@@ -79,16 +81,8 @@ class EventVPR(nn.Layer):
             x = x[:, :, :, c - h // 2:c + h // 2]
         return F.interpolate(x, size=[self.crop_size, self.crop_size], mode=self.resize_mode)
 
-    def forward(self, voxels=None, events=None):
-        """Descriptors of a batch.
-
-        Args:
-            voxels: float32 [B, in_bins, H, W] (quantization "fixed").
-            events: float32 [M, 5] (x, y, t, p, b) (quantization "est"), see EventBatch.
-
-        Returns:
-            {"descriptor": float32 [B, num_clusters * dim], L2-normalized}.
-        """
+    def local_features(self, voxels=None, events=None):
+        """Backbone feature map [B, dim, S/32, S/32] of a batch (the NetVLAD input)."""
         if self.quantization == "est":
             if events is None:
                 raise ValueError("EventVPR(quantization='est') needs raw events: set the "
@@ -101,5 +95,65 @@ class EventVPR(nn.Layer):
                                  "dataset's representation to 'voxel'")
             x = voxels
         x = self.crop_and_resize(x.astype("float32"))                  # [B, C, S, S]
-        feat = self.backbone(x)[-1]                                   # [B, dim, S/32, S/32]
-        return {"descriptor": self.vlad(feat)}                        # [B, K * dim]
+        return self.backbone(x)[-1]                                   # [B, dim, S/32, S/32]
+
+    def forward(self, voxels=None, events=None):
+        """Descriptors of a batch.
+
+        Args:
+            voxels: float32 [B, in_bins, H, W] (quantization "fixed").
+            events: float32 [M, 5] (x, y, t, p, b) (quantization "est"), see EventBatch.
+
+        Returns:
+            {"descriptor": float32 [B, num_clusters * dim], L2-normalized}.
+        """
+        return {"descriptor": self.vlad(self.local_features(voxels, events))}  # [B, K * dim]
+
+    def init_from_data(self, batches, max_descriptors=20000, kmeans_iters=25, seed=0):
+        """pytorch-NetVlad's ``cluster`` step: k-means over local descriptors of ``batches``
+        initialises the NetVLAD centroids and assignment conv (``NetVLAD.init_params``).
+
+        Without it the random centroids are far longer than the normalised local descriptors and
+        every image gets nearly the same VLAD vector, which a triplet loss cannot separate.
+        The features are computed with batch statistics (train-mode BatchNorm), as in training.
+
+        Args:
+            batches: iterable of batches (``batch.inputs()`` gives this model's inputs).
+            max_descriptors: random subset of local descriptors used for k-means.
+            kmeans_iters: Lloyd iterations.
+            seed: seed of the subset and of the initial centres.
+        """
+        rng = np.random.default_rng(seed)
+        descs = []
+        with paddle.no_grad():
+            for batch in batches:
+                feat = self.local_features(**batch.inputs())           # [B, D, h, w]
+                descs.append(feat.transpose([0, 2, 3, 1]).reshape([-1, feat.shape[1]]).numpy())
+        if not descs:
+            raise ValueError("EventVPR.init_from_data: got no batches")
+        descs = np.concatenate(descs).astype(np.float64)
+        if self.vlad.normalize_input:
+            descs /= np.maximum(np.linalg.norm(descs, axis=1, keepdims=True), 1e-12)
+        if descs.shape[0] > max_descriptors:
+            descs = descs[rng.choice(descs.shape[0], max_descriptors, replace=False)]
+        centers = kmeans(descs, self.vlad.num_clusters, kmeans_iters, rng)
+        self.vlad.init_params(centers, descs)
+
+
+def kmeans(x, k, iters, rng):
+    """Lloyd's k-means of x [N, D] from k distinct random samples; returns [k, D] centres
+    (an empty cluster is re-seeded with the point farthest from its centre)."""
+    if x.shape[0] < k:
+        raise ValueError(f"k-means: {x.shape[0]} descriptors for {k} clusters; give more batches")
+    centers = x[rng.choice(x.shape[0], k, replace=False)].copy()
+    sq = (x ** 2).sum(1)
+    for _ in range(int(iters)):
+        d2 = sq[:, None] - 2 * x @ centers.T + (centers ** 2).sum(1)[None]   # [N, k]
+        assign = d2.argmin(1)
+        for c in range(k):
+            members = assign == c
+            if members.any():
+                centers[c] = x[members].mean(0)
+            else:
+                centers[c] = x[d2[np.arange(x.shape[0]), assign].argmax()]
+    return centers

@@ -92,3 +92,23 @@ def test_amp_switch_runs(tmp_path, precision):
     Trainer(_cfg(), out, precision=precision, progress=False).train()
     w = _weights(out, "iter_6")
     assert all(np.isfinite(v.numpy()).all() for v in w.values())
+
+
+def test_data_init_hook(tmp_path):
+    calls = []
+
+    def init_from_data(batches):
+        calls.append([b.image.shape[0] for b in batches])
+
+    with pytest.raises(Exception, match="data_init_batches: ToyNet has no init_from_data"):
+        Trainer(_cfg(data_init_batches=2), str(tmp_path / "a"), progress=False).train()
+    toy.ToyNet.init_from_data = staticmethod(init_from_data)
+    try:
+        Trainer(_cfg(data_init_batches=2), str(tmp_path / "b"), progress=False).train()
+        assert calls == [[4, 4]]
+        # not again when resuming: the checkpoint already holds the initialised weights
+        Trainer(_cfg(data_init_batches=2), str(tmp_path / "b"), resume_model="auto",
+                progress=False).train()
+        assert calls == [[4, 4]]
+    finally:
+        del toy.ToyNet.init_from_data

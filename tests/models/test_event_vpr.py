@@ -124,3 +124,48 @@ def test_quick_config_trains_on_synthetic_events(tmp_path):
     res = metric.compute()
     assert set(res) == {"recall@1", "recall@5", "recall@10"}
     assert 0.0 <= res["recall@1"] <= res["recall@5"] <= res["recall@10"] <= 1.0
+
+
+def test_kmeans_recovers_separated_blobs():
+    from paddlexseg.models.event_vpr import kmeans
+    rng = np.random.default_rng(0)
+    truth = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = np.concatenate([c + 0.1 * rng.normal(size=(50, 2)) for c in truth])
+    centers = kmeans(x, 3, 20, np.random.default_rng(1))
+    dist = np.linalg.norm(centers[:, None] - truth[None], axis=-1)
+    assert np.sort(dist.min(axis=1)).max() < 0.1
+    with pytest.raises(ValueError, match="descriptors for 4 clusters"):
+        kmeans(x[:3], 4, 5, rng)
+
+
+class _VoxelBatch:
+    def __init__(self, voxels):
+        self.voxels = voxels
+
+    def inputs(self):
+        return {"voxels": self.voxels}
+
+
+def test_init_from_data_spreads_the_descriptors():
+    paddle.seed(0)
+    model = MODELS.build({"type": "EventVPR", "backbone": {"type": "ResNet", "depth": 18},
+                          "crop_size": 64, "num_clusters": 4, "dim": 512,
+                          "normalize_input": True})
+    batches = [_VoxelBatch(paddle.rand([4, 5, 26, 34]) * (i + 1)) for i in range(3)]
+
+    def min_cosine():
+        model.eval()
+        with paddle.no_grad():
+            d = np.concatenate([model(voxels=b.voxels)["descriptor"].numpy() for b in batches])
+        model.train()
+        return (d @ d.T).min()
+
+    before = min_cosine()
+    model.init_from_data(batches, kmeans_iters=10)
+    centroids = model.vlad.centroids.numpy()
+    assert np.isfinite(centroids).all() and model.vlad.alpha > 0
+    # the assignment conv now points at the (normalised) centroids
+    w = model.vlad.conv.weight.numpy()[:, :, 0, 0]
+    unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    np.testing.assert_allclose(w, model.vlad.alpha * unit, rtol=1e-4, atol=1e-6)
+    assert min_cosine() < before
