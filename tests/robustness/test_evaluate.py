@@ -62,3 +62,19 @@ def test_cli(synthetic_kitti, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| snow |" in out and "robustness.png" in out
     assert (tmp_path / "out" / "robustness.png").is_file()
+
+
+def test_range_model_rangenet(synthetic_kitti, tmp_path):
+    """The same tool on a projection-based model: corruption happens before the projection."""
+    from paddlexseg.config import load_config
+    cfg = load_config(os.path.join(ROOT, "configs", "rangenet",
+                                   "rangenet_darknet21_synthetic_quick.yml"),
+                      [f"val_dataset.root={synthetic_kitti}", "val_dataset.sequences=[8]",
+                       "val_dataset.projection={H: 32, W: 256}",
+                       "model.backbone.width_mult=0.0625"])
+    paddle.seed(0)
+    res = evaluate_robustness(cfg, save_dir=str(tmp_path), corruptions=["cross_sensor", "fog"],
+                              severities=[2], progress=False, log=lambda line: None)
+    assert res["main"] == "mIoU" and sorted(res["corruptions"]) == ["cross_sensor", "fog"]
+    assert all(0.0 <= r["mean"] <= 1.0 for r in res["corruptions"].values())
+    assert os.path.getsize(tmp_path / "robustness.png") > 0
