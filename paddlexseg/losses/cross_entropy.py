@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 from paddle import nn
 
 from ..registry import LOSSES, ConfigError
+from .image_cross_entropy import checked_targets, full_precision_log_softmax
 
 __all__ = ["WeightedCrossEntropyLoss", "content_class_weights", "flatten_logits"]
 
@@ -108,18 +108,9 @@ class WeightedCrossEntropyLoss(nn.Layer):
         if self.num_classes is not None and num_classes != self.num_classes:
             raise ValueError(f"WeightedCrossEntropyLoss: logits have {num_classes} classes but "
                              f"{self.num_classes} class weights were configured")
-        if self.ignore_index is None:
-            valid = paddle.ones(labels.shape, dtype="bool")
-        else:
-            valid = labels != self.ignore_index
-        safe = paddle.where(valid, labels, paddle.zeros_like(labels))  # [N]
-        if safe.shape[0] and (safe.min().item() < 0 or safe.max().item() >= num_classes):
-            raise ValueError(f"WeightedCrossEntropyLoss: labels must lie in [0, {num_classes}) "
-                             f"(or equal ignore_index={self.ignore_index}), got "
-                             f"[{safe.min().item()}, {safe.max().item()}]")
-        if logits.dtype not in (paddle.float32, paddle.float64):
-            logits = logits.astype("float32")  # AMP: reduce in full precision
-        logp = F.log_softmax(logits, axis=1)  # [N, C]
+        valid, safe = checked_targets(labels, num_classes, self.ignore_index,
+                                      "WeightedCrossEntropyLoss")
+        logp = full_precision_log_softmax(logits)  # [N, C]
         logp = paddle.clip(logp, min=_LOG_MIN_PROB)  # == log(clamp(softmax, 1e-8))
         nll = -paddle.take_along_axis(logp, safe.unsqueeze(1), axis=1).squeeze(1)  # [N]
         if self.class_weights is None:

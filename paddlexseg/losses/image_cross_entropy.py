@@ -14,7 +14,31 @@ from paddle import nn
 
 from ..registry import LOSSES, ConfigError
 
-__all__ = ["CrossEntropyLoss", "masked_cross_entropy", "check_class_weights"]
+__all__ = ["CrossEntropyLoss", "masked_cross_entropy", "check_class_weights", "checked_targets",
+           "full_precision_log_softmax"]
+
+
+def checked_targets(labels, num_classes, ignore_index, name):
+    """(valid mask [N] bool, labels with ignored entries set to 0 [N] int64) for flat labels;
+    raises ValueError naming ``name`` when a non-ignored label is outside [0, num_classes)."""
+    labels = labels.astype("int64")
+    if ignore_index is None:
+        valid = paddle.ones(labels.shape, dtype="bool")
+    else:
+        valid = labels != ignore_index
+    safe = paddle.where(valid, labels, paddle.zeros_like(labels))  # [N]
+    if safe.shape[0] and (safe.min().item() < 0 or safe.max().item() >= num_classes):
+        raise ValueError(f"{name}: labels must lie in [0, {num_classes}) or equal "
+                         f"ignore_index={ignore_index}, got [{safe.min().item()}, "
+                         f"{safe.max().item()}]")
+    return valid, safe
+
+
+def full_precision_log_softmax(logits):
+    """``log_softmax`` over axis 1, computed in float32 when AMP produced half precision."""
+    if logits.dtype not in (paddle.float32, paddle.float64):
+        logits = logits.astype("float32")
+    return F.log_softmax(logits, axis=1)
 
 
 def masked_cross_entropy(logits, labels, ignore_index=255, class_weights=None, name="loss"):
@@ -30,20 +54,8 @@ def masked_cross_entropy(logits, labels, ignore_index=255, class_weights=None, n
     Returns:
         scalar Tensor.
     """
-    num_classes = logits.shape[1]
-    labels = labels.astype("int64")
-    if ignore_index is None:
-        valid = paddle.ones(labels.shape, dtype="bool")
-    else:
-        valid = labels != ignore_index
-    safe = paddle.where(valid, labels, paddle.zeros_like(labels))  # [N]
-    if safe.shape[0] and (safe.min().item() < 0 or safe.max().item() >= num_classes):
-        raise ValueError(f"{name}: labels must lie in [0, {num_classes}) or equal "
-                         f"ignore_index={ignore_index}, got [{safe.min().item()}, "
-                         f"{safe.max().item()}]")
-    if logits.dtype not in (paddle.float32, paddle.float64):
-        logits = logits.astype("float32")  # AMP: reduce in full precision
-    logp = F.log_softmax(logits, axis=1)  # [N, C]
+    valid, safe = checked_targets(labels, logits.shape[1], ignore_index, name)
+    logp = full_precision_log_softmax(logits)  # [N, C]
     nll = -paddle.take_along_axis(logp, safe.unsqueeze(1), axis=1).squeeze(1)  # [N]
     w = valid.astype(logp.dtype)
     if class_weights is not None:

@@ -11,7 +11,7 @@ from paddle import nn
 from ..backbones.darknet import (BasicBlock, horizontal_strides, scaled_channels, torch_batch_norm,
                                  torch_conv)
 
-__all__ = ["DarkNetDecoder", "make_dec_layer"]
+__all__ = ["DarkNetDecoder", "make_dec_layer", "decode_with_skips"]
 
 
 def make_dec_layer(planes, stride, bn_momentum):
@@ -28,6 +28,24 @@ def make_dec_layer(planes, stride, bn_momentum):
                          ("bn", torch_batch_norm(planes[1], bn_momentum)),
                          ("relu", nn.LeakyReLU(0.1)),
                          ("residual", BasicBlock(planes[1], planes, bn_momentum)))
+
+
+def decode_with_skips(stages, x, skips, output_stride, name):
+    """Run decoder ``stages`` in order; after a stage that widens its input, add the (detached)
+    encoder skip of the new stride, as the originals do. Returns every stage's output."""
+    os = output_stride
+    outs = []
+    for stage in stages:
+        feats = stage(x)
+        if feats.shape[-1] > x.shape[-1]:
+            os //= 2
+            if os not in skips:
+                raise KeyError(f"{name}: no encoder skip for stride {os}; the encoder "
+                               f"returned strides {sorted(skips)}")
+            feats = feats + skips[os].detach()
+        outs.append(feats)
+        x = feats
+    return outs
 
 
 class DarkNetDecoder(nn.Layer):
@@ -69,14 +87,6 @@ class DarkNetDecoder(nn.Layer):
         Returns:
             [B, 32, H, W] feature.
         """
-        os = self.output_stride
-        for stage in (self.dec5, self.dec4, self.dec3, self.dec2, self.dec1):
-            feats = stage(x)
-            if feats.shape[-1] > x.shape[-1]:
-                os //= 2
-                if os not in skips:
-                    raise KeyError(f"DarkNetDecoder: no encoder skip for stride {os}; the "
-                                   f"encoder returned strides {sorted(skips)}")
-                feats = feats + skips[os].detach()
-            x = feats
-        return self.dropout(x)
+        stages = (self.dec5, self.dec4, self.dec3, self.dec2, self.dec1)
+        outs = decode_with_skips(stages, x, skips, self.output_stride, "DarkNetDecoder")
+        return self.dropout(outs[-1])

@@ -9,7 +9,7 @@ the multi-scale heads. Names match the original ``segmentation_decoder`` checkpo
 from paddle import nn
 
 from ..backbones.darknet import horizontal_strides
-from .darknet_decoder import make_dec_layer
+from .darknet_decoder import decode_with_skips, make_dec_layer
 
 __all__ = ["SACDecoder"]
 
@@ -55,17 +55,7 @@ class SACDecoder(nn.Layer):
             [B, 256, H, W/8], [B, 256, H, W/8] for OS 8), as the original's
             ``[x5, x4, x3, x2, x1]``.
         """
-        os = self.output_stride
-        outs = []
-        for stage in (self.dec5, self.dec4, self.dec3, self.dec2, self.dec1):
-            feats = stage(x)
-            if feats.shape[-1] > x.shape[-1]:
-                os //= 2
-                if os not in skips:
-                    raise KeyError(f"SACDecoder: no encoder skip for stride {os}; the encoder "
-                                   f"returned strides {sorted(skips)}")
-                feats = feats + skips[os].detach()
-            outs.append(feats)
-            x = feats
+        stages = (self.dec5, self.dec4, self.dec3, self.dec2, self.dec1)
+        outs = decode_with_skips(stages, x, skips, self.output_stride, "SACDecoder")
         outs[-1] = self.dropout(outs[-1])
         return outs[::-1]
