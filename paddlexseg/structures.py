@@ -173,6 +173,8 @@ class FusionBatch(Batch):
         point_index: int64 [N] row of each point in its original scan file (for predictions).
         origin_lens: number of points in each original scan file.
         paths: the scan file of each sample.
+        records: per scan, every point of the scan (:class:`ScanRecords`) so that evaluation
+            scores the points the model was not fed too (val/test mode), or empty.
     """
     points: paddle.Tensor
     batch_idx: paddle.Tensor
@@ -184,6 +186,7 @@ class FusionBatch(Batch):
     point_index: Optional[paddle.Tensor] = None
     origin_lens: List[int] = field(default_factory=list)
     paths: List[str] = field(default_factory=list)
+    records: list = field(default_factory=list)
 
     INPUTS = ("points", "batch_idx", "img", "img_indices", "point2img_index")
 
@@ -191,3 +194,26 @@ class FusionBatch(Batch):
     def batch_size(self):
         """Number of scans."""
         return len(self.paths)
+
+
+@dataclass
+class ScanRecords:
+    """Every point of one scan, for scoring/writing a prediction per record of its file.
+
+    ``point_index`` of a :class:`FusionBatch` indexes ``xyz``; the points a model was not fed
+    (outside the voxel volume) and the NaN/inf records the reader dropped get predictions by
+    :func:`paddlexseg.metrics.point_fill.fill_scan` with ``unseen``.
+
+    Attributes:
+        xyz: float32 NumPy [N, 3] every finite point (in file order).
+        labels: int64 NumPy [N] their learning ids, or None (no labels).
+        nonfinite_src: int64 NumPy [K] for each dropped NaN/inf record, the row of ``xyz``
+            nearest in file order.
+        nonfinite_labels: int64 NumPy [K] learning ids of the dropped records, or None.
+        unseen: "nearest" or "unlabeled" (``unseen_points`` of the data set).
+    """
+    xyz: np.ndarray
+    labels: Optional[np.ndarray] = None
+    nonfinite_src: Optional[np.ndarray] = None
+    nonfinite_labels: Optional[np.ndarray] = None
+    unseen: str = "nearest"

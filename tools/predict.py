@@ -39,6 +39,11 @@ def predict_parser():
                         ".../sequences/NN/velodyne/ (default 00)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, e.g. --opts val_dataset.projection.W=1024")
+    p.add_argument("--image_outputs", nargs="+", default=None, metavar="KIND",
+                   choices=["labelid", "trainid", "color"],
+                   help="image models: PNGs to write: labelid (label/, the ids the official "
+                        "evaluator reads; Cityscapes label ids), trainid (trainid/), color "
+                        "(color/); default: labelid for Cityscapes, labelid color otherwise")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -48,7 +53,8 @@ def main(argv=None):
     set_device(args.device)
     cfg = config_from_args(args)
     predict(cfg, args.model_path, args.input, args.save_dir, use_knn=args.knn, bev=args.bev,
-            sequence=args.sequence, progress=not args.no_progress)
+            sequence=args.sequence, progress=not args.no_progress,
+            image_outputs=args.image_outputs)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ to raw ids with the stored ``learning_map_inv`` and writes
 
 Image models (``family: image``) read an image or a folder, apply the stored ``transforms``,
 resize to the exported input size when the image differs, and write ``label/`` and ``color/``
-PNGs at the image's size.
+PNGs at the image's size (label/ holds the ids the official evaluator reads: Cityscapes label
+ids, as tools/predict.py writes them).
 
 oneDNN is off by default: on the Paddle 3.3.1 CPU build, its ``conv_activation_mkldnn_fuse_pass``
 crashes (segfault) while fusing convolution + LeakyReLU, which every DarkNet/SAC block has.
@@ -152,7 +153,8 @@ def infer_image(predictor, info, args):
         if x.shape[1:] != (h, w):
             x = resize_linear(x.transpose(1, 2, 0), (w, h)).transpose(2, 0, 1)
         pred = predictor(x[None])[0]  # [h, w]
-        outputs.append(save_image_outputs(args.save_dir, rel, pred, colors, image.shape[:2]))
+        outputs.append(save_image_outputs(args.save_dir, rel, pred, colors, image.shape[:2],
+                                          ("labelid", "color"), info.get("dataset_type")))
     return outputs
 
 

@@ -124,7 +124,8 @@ def _image_extras(cfg, shape):
     data_cfg = dataset_config(cfg)
     num_classes = int(cfg["model"].get("num_classes", 19))
     extras = {"num_classes": num_classes, "transforms": data_cfg.get("transforms") or [],
-              "colors": dataset_colors(data_cfg.get("type"), num_classes).astype(int).tolist()}
+              "colors": dataset_colors(data_cfg.get("type"), num_classes).astype(int).tolist(),
+              "dataset_type": data_cfg.get("type")}  # label/ PNGs: the official evaluator's ids
     if data_cfg.get("type") == "Cityscapes":
         from ..datasets.cityscapes import CITYSCAPES_CLASSES
         extras["class_names"] = list(CITYSCAPES_CLASSES)

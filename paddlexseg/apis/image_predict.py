@@ -3,10 +3,19 @@
 Input: one image (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``) or a folder searched recursively.
 Pre-processing: the ``transforms`` of the config's ``val_dataset`` (e.g. ``Normalize``).
 Output per image, at the input image's size (a prediction made at another size, e.g. after a
-``Resize`` transform, is resized back with nearest neighbour)::
+``Resize`` transform, is resized back with nearest neighbour), the kinds chosen by ``outputs``
+(:data:`OUTPUT_KINDS`)::
 
-    save_dir/label/<relative path>.png   uint8 class ids (Cityscapes: train ids 0..18)
-    save_dir/color/<relative path>.png   RGB visualisation with the dataset's colours
+    save_dir/label/<relative path>.png     "labelid": uint8 ids the dataset's official evaluator
+                                           reads (Cityscapes: label ids 0..33, so the folder
+                                           goes straight into cityscapesscripts'
+                                           evalPixelLevelSemanticLabeling); class ids otherwise
+    save_dir/trainid/<relative path>.png   "trainid": uint8 class ids of the model (0..18)
+    save_dir/color/<relative path>.png     "color": RGB visualisation with the dataset's colours
+
+Default (:func:`default_outputs`): Cityscapes ``["labelid"]`` (colour PNGs in the results
+folder would be found as extra predictions by the official script); other data sets
+``["labelid", "color"]``.
 
 ``<relative path>`` is the image's path below the input folder (its file name for one image)
 with the extension replaced by ``.png``.
@@ -14,7 +23,7 @@ with the extension replaced by ``.png``.
 import os
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import paddle
@@ -29,7 +38,8 @@ from .families import dataset_config
 from .visualize import palette, save_png
 
 __all__ = ["ImageSetup", "image_setup", "build_transforms", "dataset_colors", "resolve_images",
-           "load_image", "preprocess", "save_image_outputs", "predict_image", "IMAGE_EXTS"]
+           "load_image", "preprocess", "save_image_outputs", "predict_image", "IMAGE_EXTS",
+           "OUTPUT_KINDS", "default_outputs", "check_outputs"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -39,8 +49,34 @@ def _cityscapes_colors():
     return CITYSCAPES_COLORS
 
 
+def _cityscapes_label_ids(train_ids):
+    from ..datasets.cityscapes import train_ids_to_label_ids
+    return train_ids_to_label_ids(train_ids)
+
+
 # dataset type -> colour table per class id
 DATASET_COLORS = {"Cityscapes": _cityscapes_colors}
+# dataset type -> model class id (train id) -> id of the official evaluator (label id)
+DATASET_LABEL_IDS = {"Cityscapes": _cityscapes_label_ids}
+OUTPUT_KINDS = ("labelid", "trainid", "color")
+_FOLDERS = {"labelid": "label", "trainid": "trainid", "color": "color"}
+
+
+def default_outputs(dataset_type):
+    """The output kinds written when none are asked for (module docstring)."""
+    return ["labelid"] if dataset_type in DATASET_LABEL_IDS else ["labelid", "color"]
+
+
+def check_outputs(outputs, dataset_type=None):
+    """A list of kinds from :data:`OUTPUT_KINDS` (None: :func:`default_outputs`)."""
+    if outputs is None:
+        return default_outputs(dataset_type)
+    outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+    bad = [o for o in outputs if o not in OUTPUT_KINDS]
+    if bad or not outputs:
+        raise ConfigError(f"--image_outputs: expected one or more of {', '.join(OUTPUT_KINDS)}, "
+                          f"got {outputs}")
+    return list(dict.fromkeys(outputs))
 
 
 @dataclass
@@ -50,9 +86,11 @@ class ImageSetup:
     Attributes:
         transforms: built eval transforms (``t(sample, rng) -> sample``).
         colors: uint8 [num_classes, 3] RGB per class id.
+        dataset_type: ``val_dataset.type`` (selects the label-id mapping), or None.
     """
     transforms: List
     colors: np.ndarray
+    dataset_type: Optional[str] = None
 
 
 def build_transforms(cfgs, path="val_dataset.transforms"):
@@ -80,7 +118,7 @@ def image_setup(cfg):
     data_cfg = dataset_config(cfg)
     num_classes = int((cfg.get("model") or {}).get("num_classes", 19))
     return ImageSetup(build_transforms(data_cfg.get("transforms")),
-                      dataset_colors(data_cfg.get("type"), num_classes))
+                      dataset_colors(data_cfg.get("type"), num_classes), data_cfg.get("type"))
 
 
 def resolve_images(input_path):
@@ -126,16 +164,19 @@ def preprocess(image, transforms):
     return np.ascontiguousarray(np.asarray(sample["image"], np.float32).transpose(2, 0, 1))
 
 
-def save_image_outputs(save_dir, rel, pred, colors, size):
-    """Write the label and colour PNGs of one image.
+def save_image_outputs(save_dir, rel, pred, colors, size, outputs=("labelid", "color"),
+                       dataset_type=None):
+    """Write the PNGs of one image.
 
     Args:
         save_dir: output root. rel: relative output name (``.png``).
         pred: int [h, w] predicted class ids. colors: uint8 [C, 3].
         size: (H, W) of the input image; ``pred`` is resized to it (nearest) if needed.
+        outputs: kinds from :data:`OUTPUT_KINDS`.
+        dataset_type: selects the class id -> label id mapping of "labelid" (none: identity).
 
     Returns:
-        dict of written paths (``label``, ``color``).
+        dict of written paths (keys: the output kinds).
     """
     pred = np.asarray(pred)
     if pred.shape != tuple(size):
@@ -143,11 +184,15 @@ def save_image_outputs(save_dir, rel, pred, colors, size):
     if pred.size and int(pred.max()) > 255:
         raise ValueError(f"save_image_outputs: class id {int(pred.max())} does not fit a uint8 PNG")
     label = pred.astype(np.uint8)
-    return {"label": save_png(os.path.join(save_dir, "label", rel), label),
-            "color": save_png(os.path.join(save_dir, "color", rel), colors[label])}
+    to_label_id = DATASET_LABEL_IDS.get(dataset_type)
+    pictures = {"labelid": (lambda: to_label_id(label).astype(np.uint8)) if to_label_id
+                else (lambda: label),
+                "trainid": lambda: label, "color": lambda: colors[label]}
+    return {kind: save_png(os.path.join(save_dir, _FOLDERS[kind], rel), pictures[kind]())
+            for kind in check_outputs(outputs)}
 
 
-def predict_image(model, cfg, input_path, save_dir, progress=True, items=None):
+def predict_image(model, cfg, input_path, save_dir, progress=True, items=None, outputs=None):
     """Predict every image named by ``input_path`` with a dygraph image model.
 
     Args:
@@ -155,11 +200,14 @@ def predict_image(model, cfg, input_path, save_dir, progress=True, items=None):
         cfg: the resolved config. input_path: an image or a folder. save_dir: output root.
         progress: show a tqdm bar.
         items: the (path, relative name) pairs, when already resolved from ``input_path``.
+        outputs: kinds from :data:`OUTPUT_KINDS` (None: :func:`default_outputs`).
 
     Returns:
-        dict: ``images`` (count), ``seconds``, ``outputs`` (list of path dicts).
+        dict: ``images`` (count), ``kinds`` (written), ``seconds``, ``outputs`` (list of path
+        dicts).
     """
     setup = image_setup(cfg)
+    kinds = check_outputs(outputs, setup.dataset_type)
     if items is None:
         items = resolve_images(input_path)
     start, outputs = time.time(), []
@@ -170,5 +218,7 @@ def predict_image(model, cfg, input_path, save_dir, progress=True, items=None):
         with paddle.no_grad():
             logits = model(image=to_tensor(x[None]))["logits"]  # [1, C, h, w]
         pred = logits.argmax(axis=1)[0].numpy()  # [h, w]
-        outputs.append(save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2]))
-    return {"images": len(items), "seconds": time.time() - start, "outputs": outputs}
+        outputs.append(save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2],
+                                          kinds, setup.dataset_type))
+    return {"images": len(items), "kinds": kinds, "seconds": time.time() - start,
+            "outputs": outputs}

@@ -12,8 +12,10 @@ raw ids with ``learning_map_inv`` and write the benchmark layout of
     save_dir/sequences/NN/predictions/<frame>.label       uint32 raw id per .bin record
     save_dir/visualization/NN/<frame>_bev.png             with ``bev``: points from above
 
-Points outside the volume (and dropped NaN/inf records) get raw id 0 (unlabeled), as 2DPASS's
-test step leaves them. Test-time augmentation is the model's: ``model.num_vote`` views
+Every record gets a prediction: with ``val_dataset.unseen_points: nearest`` (the default) a
+point outside the volume takes the nearest fed point's class and a NaN/inf record the nearest
+finite record's (:mod:`paddlexseg.metrics.point_fill`); ``unseen_points: unlabeled`` writes
+raw id 0 (unlabeled, a miss for the benchmark) for them, as 2DPASS's test step leaves them. Test-time augmentation is the model's: ``model.num_vote`` views
 averaged (``--opts model.num_vote=12`` for the paper's setting). Input scans are KITTI
 ``.bin`` files (float32 x, y, z, remission), so the data set of the config must be
 SemanticKITTI-like (:data:`POINT_DATASETS`).
@@ -32,6 +34,7 @@ from ..datasets.label_config import LabelConfig, load_label_config
 from ..datasets.semantickitti import read_scan
 from ..datasets.semantickitti_fusion import build_fusion_sample, collate_fusion
 from ..models.twodpass.model import scan_predictions
+from ..metrics.point_fill import check_unseen_mode, nearest_valid_record
 from ..registry import ConfigError
 from .families import dataset_config
 from .range_io import prediction_path, resolve_scans, write_label_file
@@ -53,10 +56,12 @@ class PointSetup:
         volume: ((xmin, ymin, zmin), (xmax, ymax, zmax)) of the voxel volume.
         label_config: LabelConfig (``learning_map_inv``, ``colors``, ``num_classes``).
         sequences: the dataset's sequence numbers (for a SemanticKITTI root as input), or None.
+        unseen: ``unseen_points`` of the data set ("nearest" or "unlabeled").
     """
     volume: tuple
     label_config: LabelConfig
     sequences: Optional[list] = None
+    unseen: str = "nearest"
 
 
 def _corner(data_cfg, key, default):
@@ -89,15 +94,18 @@ def point_setup(cfg):
         raise ConfigError(f"val_dataset.min_volume/max_volume: expected min < max per axis, got "
                           f"{list(lo)} and {list(hi)}")
     label_config = load_label_config(data_cfg.get("label_config", "semantic-kitti"))
-    return PointSetup((lo, hi), label_config, data_cfg.get("sequences"))
+    unseen = check_unseen_mode(data_cfg.get("unseen_points", "nearest"),
+                               "val_dataset.unseen_points")
+    return PointSetup((lo, hi), label_config, data_cfg.get("sequences"), unseen)
 
 
-def load_point_sample(item, volume):
+def load_point_sample(item, volume, unseen="nearest"):
     """Read one scan and build its LiDAR-only, un-augmented sample.
 
     Args:
         item: ScanItem (:func:`~paddlexseg.apis.range_io.resolve_scans`).
         volume: ((xmin, ymin, zmin), (xmax, ymax, zmax)).
+        unseen: prediction of the records the model is not fed ("nearest" / "unlabeled").
 
     Returns:
         (sample dict for :func:`~paddlexseg.datasets.semantickitti_fusion.collate_fusion`,
@@ -105,21 +113,24 @@ def load_point_sample(item, volume):
     """
     points, valid = read_scan(item.scan_path, return_valid=True)
     sample = build_fusion_sample(points, None, np.random.default_rng(0), False, volume,
-                                 point_aug=None, image_aug=None)
+                                 point_aug=None, image_aug=None, unseen=unseen,
+                                 nonfinite=(nearest_valid_record(valid), None))
     sample["origin_len"] = points.shape[0]
     sample["path"] = item.scan_path
     return sample, points, valid
 
 
 def save_point_outputs(save_dir, item, points, valid, point_pred, learning_map_inv, colors,
-                       bev=False, bev_extent=50.0, bev_resolution=0.1):
+                       bev=False, bev_extent=50.0, bev_resolution=0.1, nonfinite_pred=None):
     """Write a scan's ``.label`` and optionally its bird's-eye-view PNG.
 
     Args:
         save_dir: output root. item: ScanItem.
         points: float32 [N, 4] finite records of the scan.
-        valid: bool [N_file] records of the ``.bin`` kept (the others are written as 0).
+        valid: bool [N_file] records of the ``.bin`` kept.
         point_pred: int [N] learning id per finite record.
+        nonfinite_pred: int [K] learning id per NaN/inf record (``~valid``), or None to write
+            them as 0.
         learning_map_inv: int [C] LUT learning id -> raw id. colors: uint8 [C, 3].
         bev: also write ``visualization/NN/<name>_bev.png``.
         bev_extent, bev_resolution: its half side and pixel size in metres.
@@ -128,7 +139,14 @@ def save_point_outputs(save_dir, item, points, valid, point_pred, learning_map_i
         dict of written paths (``label``, ``bev_png``).
     """
     out = {"label": prediction_path(save_dir, item)}
-    write_label_file(out["label"], point_pred, valid, learning_map_inv)
+    valid = np.asarray(valid, bool)
+    if nonfinite_pred is not None and (~valid).any():
+        every = np.zeros(valid.shape[0], np.int64)
+        every[valid] = point_pred
+        every[~valid] = nonfinite_pred
+        write_label_file(out["label"], every, np.ones_like(valid), learning_map_inv)
+    else:
+        write_label_file(out["label"], point_pred, valid, learning_map_inv)
     if bev:
         picture = bev_picture(points, point_pred, colors, bev_extent, bev_resolution)
         out["bev_png"] = save_png(os.path.join(save_dir, "visualization", item.sequence,
@@ -137,8 +155,9 @@ def save_point_outputs(save_dir, item, points, valid, point_pred, learning_map_i
 
 
 def _predict_group(model, loaded, num_classes):
-    """Learning ids [origin_len] per loaded scan of one group (empty scans: all 0)."""
-    preds = [np.zeros(int(s["origin_len"]), np.int64) for s, _, _ in loaded]
+    """(learning ids [origin_len], ids of the NaN/inf records) per loaded scan of one group
+    (empty scans: all 0)."""
+    preds = [(np.zeros(int(s["origin_len"]), np.int64), None) for s, _, _ in loaded]
     used = [i for i, (s, _, _) in enumerate(loaded) if s["points"].shape[0] > 0]
     for i in set(range(len(loaded))) - set(used):
         warnings.warn(f"{loaded[i][0]['path']}: no point inside the voxel volume; every point "
@@ -151,8 +170,8 @@ def _predict_group(model, loaded, num_classes):
     if logits.shape[1] != num_classes:
         raise ConfigError(f"model.num_classes: the model predicts {logits.shape[1]} classes but "
                           f"the label config has {num_classes}")
-    for i, (_, full) in zip(used, scan_predictions(logits, batch)):
-        preds[i] = full  # [origin_len]
+    for i, (_, full, nonfinite) in zip(used, scan_predictions(logits, batch)):
+        preds[i] = (full, nonfinite)  # [origin_len], [K]
     return preds
 
 
@@ -175,7 +194,8 @@ def predict_point(model, cfg, input_path, save_dir, bev=False, sequence=None, pr
 
     Returns:
         dict: ``scans`` (count), ``points`` (records written), ``outside`` (finite records
-        outside the volume, written as 0), ``seconds``, ``outputs`` (list of path dicts).
+        outside the volume), ``unseen_points`` (how those and the NaN/inf records were
+        labelled), ``seconds``, ``outputs`` (list of path dicts).
     """
     setup = point_setup(cfg)
     if items is None:
@@ -187,12 +207,13 @@ def predict_point(model, cfg, input_path, save_dir, bev=False, sequence=None, pr
     model.eval()
     groups = [items[i:i + int(batch_size)] for i in range(0, len(items), int(batch_size))]
     for group in tqdm(groups, desc="predict", disable=not progress, mininterval=2):
-        loaded = [load_point_sample(item, setup.volume) for item in group]
+        loaded = [load_point_sample(item, setup.volume, setup.unseen) for item in group]
         preds = _predict_group(model, loaded, labels.num_classes)
-        for item, (sample, points, valid), pred in zip(group, loaded, preds):
+        for item, (sample, points, valid), (pred, nonfinite) in zip(group, loaded, preds):
             outputs.append(save_point_outputs(save_dir, item, points, valid, pred,
-                                              labels.learning_map_inv, labels.colors, bev=bev))
+                                              labels.learning_map_inv, labels.colors, bev=bev,
+                                              nonfinite_pred=nonfinite))
             points_written += int(valid.shape[0])
             outside += int(points.shape[0] - sample["points"].shape[0])
     return {"scans": len(items), "points": points_written, "outside": outside,
-            "seconds": time.time() - start, "outputs": outputs}
+            "unseen_points": setup.unseen, "seconds": time.time() - start, "outputs": outputs}

@@ -11,7 +11,7 @@ from ..engine.checkpoint import load_model_weights
 from ..engine.logging import get_logger
 from ..registry import ConfigError
 from .families import family_of
-from .image_predict import predict_image, resolve_images
+from .image_predict import check_outputs, predict_image, resolve_images
 from .point_predict import point_setup, predict_point
 from .range_io import RANGENET_KNN, check_knn, require_knn_op, resolve_scans
 from .range_predict import predict_range, range_setup
@@ -63,10 +63,13 @@ def _resolve_image(cfg, input_path, use_knn, bev, sequence):
     return resolve_images(input_path)
 
 
-def _run_image(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress):
-    summary = predict_image(model, cfg, input_path, save_dir, progress=progress, items=items)
-    get_logger().info(f"wrote {summary['images']} label PNGs to {save_dir}/label in "
-                      f"{summary['seconds']:.1f} s")
+def _run_image(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress,
+               image_outputs=None):
+    summary = predict_image(model, cfg, input_path, save_dir, progress=progress, items=items,
+                            outputs=image_outputs)
+    get_logger().info(f"wrote {summary['images']} images ({', '.join(summary['kinds'])}; "
+                      f"labelid = the ids the dataset's official evaluator reads) to {save_dir} "
+                      f"in {summary['seconds']:.1f} s")
     return summary
 
 
@@ -83,7 +86,8 @@ def _run_point(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, 
     summary = predict_point(model, cfg, input_path, save_dir, bev=bev, sequence=sequence,
                             progress=progress, items=items)
     get_logger().info(f"wrote {summary['scans']} scans ({summary['points']} points, "
-                      f"{summary['outside']} outside the voxel volume written as unlabeled) to "
+                      f"{summary['outside']} outside the voxel volume predicted as "
+                      f"unseen_points={summary['unseen_points']}) to "
                       f"{save_dir}/sequences in {summary['seconds']:.1f} s")
     return summary
 
@@ -94,7 +98,7 @@ PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,
-            progress=True):
+            progress=True, image_outputs=None):
     """Predict with a trained model and write the outputs under ``save_dir``.
 
     The inputs are listed and checked (missing files, empty folders, truncated scans) before
@@ -110,16 +114,26 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
         bev: range and point models: also write bird's-eye-view PNGs.
         sequence: range and point models: sequence name for loose scans (default "00").
         progress: show a tqdm bar.
+        image_outputs: image models only: kinds of PNG to write ("labelid", "trainid",
+            "color"; default :func:`~paddlexseg.apis.image_predict.default_outputs`).
 
     Returns:
         the summary dict of the family's predictor.
     """
     family = family_of(cfg, predict_only=True)
     resolve, run = PREDICTORS[family.name]
+    if image_outputs is not None and family.name != "image":
+        raise ConfigError(f"--image_outputs applies to image models only; model.type "
+                          f"{cfg['model'].get('type')} is a {family.name} model")
+    if family.name == "image":
+        check_outputs(image_outputs)
     items = resolve(cfg, input_path, use_knn, bev, sequence)
     model = builder.build_model(cfg)
     path = load_model_weights(model, model_path)
     model.eval()
     get_logger().info(f"predicting {len(items)} inputs from {input_path} with {path} "
                       f"({family.name} model)")
+    if family.name == "image":
+        return run(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress,
+                   image_outputs)
     return run(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress)

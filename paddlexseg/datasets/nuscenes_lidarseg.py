@@ -27,6 +27,7 @@ from ..transforms.fusion import FusionImageAugment, FusionPointAugment
 from .errors import DataError
 from .seeding import EpochSeeded
 from .label_config import LabelConfig, load_label_config
+from ..metrics.point_fill import check_unseen_mode
 from .semantickitti_fusion import (build_fusion_sample, build_sub_config, collate_fusion,
                                    read_image)
 
@@ -134,14 +135,17 @@ class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
         use_image: read images (False: LiDAR only).
         cameras: camera channels to draw from (a random one per sample in mode "train",
             the first one otherwise).
-        max_points: randomly subsample larger scans (None = keep all).
+        max_points: randomly subsample larger scans in mode "train" (None = keep all).
+        unseen_points: prediction of the points outside the volume, scored in val: "nearest"
+            or "unlabeled" (the original 2DPASS); :mod:`paddlexseg.metrics.point_fill`.
         seed: seed of the random streams. config_path: key path used in errors.
     """
 
     def __init__(self, root, version="v1.0-trainval", scenes=None, mode="train",
                  label_config=None, min_volume=(-50.0, -50.0, -4.0),
                  max_volume=(50.0, 50.0, 3.0), augment=None, image=None, use_image=True,
-                 cameras=CAMERAS, max_points=None, seed=0, config_path="dataset"):
+                 cameras=CAMERAS, max_points=None, unseen_points="nearest", seed=0,
+                 config_path="dataset"):
         super().__init__()
         if mode not in ("train", "val", "test"):
             raise ConfigError(f"{config_path}.mode: expected train, val or test, got {mode!r}")
@@ -153,6 +157,7 @@ class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
         self.cameras = tuple(cameras)
         self.volume = (tuple(map(float, min_volume)), tuple(map(float, max_volume)))
         self.max_points = None if max_points is None else int(max_points)
+        self.unseen_points = check_unseen_mode(unseen_points, f"{config_path}.unseen_points")
         self.labels = (nuscenes_label_config() if label_config is None
                        else load_label_config(label_config))
         self.point_aug = build_sub_config(augment, FusionPointAugment, f"{config_path}.augment")
@@ -278,7 +283,8 @@ class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
             image = read_image(os.path.join(self.root, cam["filename"]))
             project = self._projection(rec["lidar"], cam, (image.shape[1], image.shape[0]))
         sample = build_fusion_sample(points, labels, rng, train, self.volume, self.point_aug,
-                                     self.image_aug, image, project, self.max_points)
+                                     self.image_aug, image, project, self.max_points,
+                                     self.unseen_points)
         sample["origin_len"] = points.shape[0]
         sample["path"] = rec["lidar"]["filename"]
         return sample

@@ -26,6 +26,8 @@ from ..transforms.fusion import FusionImageAugment, FusionPointAugment, project_
 from .errors import DataError
 from .seeding import EpochSeeded
 from .label_config import load_label_config
+from .records import file_nonfinite, scan_records
+from ..metrics.point_fill import check_unseen_mode
 from .semantickitti import check_mode_and_sequences, list_scans, load_scan_labels
 
 __all__ = ["SemanticKITTIFusion", "read_calib", "read_image", "build_fusion_sample",
@@ -93,7 +95,7 @@ def build_sub_config(cfg, cls, path, default=None):
 
 
 def build_fusion_sample(points, labels, rng, train, volume, point_aug, image_aug, image=None,
-                        project=None, max_points=None):
+                        project=None, max_points=None, unseen="nearest", nonfinite=None):
     """The 2DPASS sample pipeline shared by the SemanticKITTI and nuScenes readers.
 
     Args:
@@ -102,7 +104,11 @@ def build_fusion_sample(points, labels, rng, train, volume, point_aug, image_aug
         volume: ((xmin, ymin, zmin), (xmax, ymax, zmax)); points outside are left out.
         point_aug: FusionPointAugment or None. image_aug: FusionImageAugment.
         image: uint8 [H, W, 3] or None (LiDAR only). project: ``xyz -> (keep [N], pixels)``.
-        max_points: subsample scans with more points (None: keep all).
+        max_points: subsample scans with more points in training (None: keep all);
+            validation and prediction always see every point of the volume.
+        unseen, nonfinite: outside training, the sample's ``records``
+            (:func:`~paddlexseg.datasets.records.scan_records`) so that every point of the scan
+            is scored, the ones outside the volume and the dropped NaN/inf records included.
 
     Returns:
         dict of NumPy arrays (see :func:`collate_fusion`).
@@ -113,7 +119,7 @@ def build_fusion_sample(points, labels, rng, train, volume, point_aug, image_aug
     index = np.nonzero(inside)[0]                                   # [N'] rows of the file
     if train and point_aug is not None:
         index = index[point_aug.dropout(index.size, rng)]
-    if max_points is not None and index.size > max_points:
+    if train and max_points is not None and index.size > max_points:
         index = np.sort(rng.choice(index, int(max_points), replace=False))
     pts = np.ascontiguousarray(points[index], dtype=np.float32)
     sample = {"points": pts, "point_index": index.astype(np.int64),
@@ -126,6 +132,8 @@ def build_fusion_sample(points, labels, rng, train, volume, point_aug, image_aug
         sample["point2img_index"] = np.nonzero(keep)[0][kept].astype(np.int64)  # [M]
     if train and point_aug is not None:
         sample["points"] = point_aug(pts, rng)
+    if not train:
+        sample["records"] = scan_records(points, labels, unseen, nonfinite)
     return sample
 
 
@@ -144,7 +152,8 @@ def collate_fusion(samples):
         labels=None if labels is None else to_tensor(labels),                       # [N]
         point_index=to_tensor(np.concatenate([s["point_index"] for s in samples])),
         origin_lens=[int(s["origin_len"]) for s in samples],
-        paths=[s["path"] for s in samples])
+        paths=[s["path"] for s in samples],
+        records=[s["records"] for s in samples] if all("records" in s for s in samples) else [])
     if has_image:
         shapes = {s["img"].shape for s in samples}
         if len(shapes) > 1:
@@ -176,14 +185,20 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
         image: dict of :class:`~paddlexseg.transforms.fusion.FusionImageAugment` arguments
             (None = its defaults: 480 x 320 bottom crop, jitter 0.4, flip 0.5, ImageNet norm).
         use_image: read images (False: LiDAR-only samples, e.g. for evaluation).
-        max_points: randomly subsample scans with more points (None = keep all).
+        max_points: randomly subsample scans with more points, in mode "train" only (None =
+            keep all); val and test always see every point.
+        unseen_points: prediction of the points the model is not fed (outside the volume, NaN/
+            inf records), scored in val: "nearest" (the nearest fed point's / nearest finite
+            record's) or "unlabeled" (class 0, a miss: the original 2DPASS);
+            :mod:`paddlexseg.metrics.point_fill`.
         seed: seed of the random streams (per epoch, index and draw).
         config_path: key path used in config error messages.
     """
 
     def __init__(self, root, sequences, mode="train", label_config="semantic-kitti",
                  min_volume=(-50.0, -50.0, -4.0), max_volume=(50.0, 50.0, 2.0), augment=None,
-                 image=None, use_image=True, max_points=None, seed=0, config_path="dataset"):
+                 image=None, use_image=True, max_points=None, unseen_points="nearest", seed=0,
+                 config_path="dataset"):
         super().__init__()
         self.sequences = check_mode_and_sequences(mode, sequences, config_path)
         if len(min_volume) != 3 or len(max_volume) != 3 or \
@@ -193,6 +208,7 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
         self.root, self.mode, self.seed = str(root), mode, int(seed)
         self.volume = (tuple(map(float, min_volume)), tuple(map(float, max_volume)))
         self.max_points = None if max_points is None else int(max_points)
+        self.unseen_points = check_unseen_mode(unseen_points, f"{config_path}.unseen_points")
         self.labels = load_label_config(label_config)
         self.point_aug = build_sub_config(augment, FusionPointAugment, f"{config_path}.augment")
         self.image_aug = build_sub_config(image, FusionImageAugment, f"{config_path}.image",
@@ -245,9 +261,13 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
 
             def project(xyz):
                 return project_to_image(xyz, matrix, size)
+        nonfinite = None
+        if self.mode != "train" and getattr(self.load, "__func__", None) is \
+                SemanticKITTIFusion.load:   # the file's own points (not a corrupted copy)
+            nonfinite = file_nonfinite(scan_path, self.files[index][1], self.labels)
         sample = build_fusion_sample(points, labels, rng, self.mode == "train", self.volume,
                                      self.point_aug, self.image_aug, image, project,
-                                     self.max_points)
+                                     self.max_points, self.unseen_points, nonfinite)
         sample["origin_len"] = points.shape[0]
         sample["path"] = scan_path
         return sample

@@ -137,4 +137,11 @@ class ImageIoU(Metric):
         lines.append(f"{'mIoU':<16} {res['mIoU']:.4f}   acc {res['acc']:.4f}")
         if "coarse_mIoU" in res:
             lines.append(f"{'coarse mIoU':<16} {res['coarse_mIoU']:.4f}")
+        lines.append(f"convention: {self.convention()}")
         return "\n".join(lines)
+
+    def convention(self):
+        """One line naming the definition the printed numbers follow."""
+        return ("Cityscapes definition (cityscapesscripts evalPixelLevelSemanticLabeling): "
+                f"pixels with ground truth {self.ignore_index} do not count; a class absent from "
+                "ground truth and prediction has no IoU (nan) and is left out of the mean")

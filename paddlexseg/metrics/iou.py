@@ -210,4 +210,11 @@ class RangeIoU(Metric):
         lines.append("-" * len(head))
         lines.append(f"{'mIoU':<{width}}" + "".join(f"  {r[1]:10.3f}" for _, r in ious))
         lines.append(f"{'acc':<{width}}" + "".join(f"  {r[2]:10.3f}" for _, r in ious))
+        lines.append(f"convention: {self.convention()}")
         return "\n".join(lines)
+
+    def convention(self):
+        """One line naming the definition the printed numbers follow."""
+        return ("SemanticKITTI benchmark definition (semantic-kitti-api evaluate_semantics.py): "
+                "every point of each scan scored, a point predicted as an ignored class is a "
+                "miss, a class absent from ground truth and prediction counts as IoU 0")

@@ -2,10 +2,17 @@
 
 Predictions are the argmax of ``outputs["logits"]`` [N, C] over the points of a
 :class:`~paddlexseg.structures.FusionBatch` (or any batch with ``labels`` [N]); the confusion
-matrix and IoU come from :mod:`paddlexseg.metrics.iou`. By default the rows of ignored classes
-are zeroed too (``zero_ignored_rows=True``): 2DPASS's ``fast_hist_crop`` drops both the
-points labelled 0 and the points predicted as 0. ``zero_ignored_rows=False`` is the official
-SemanticKITTI benchmark (a point predicted as 0 counts as a miss).
+matrix and IoU come from :mod:`paddlexseg.metrics.iou`, as the official SemanticKITTI evaluator
+(``evaluate_semantics.py``) computes them: a point predicted as "unlabeled" (0) counts as a
+miss, and a class absent from ground truth and prediction has IoU 0 in the mean.
+``zero_ignored_rows=True`` is the 2DPASS-internal convention instead (its ``fast_hist_crop``
+drops the points predicted as 0 as well as those labelled 0); ``report()`` says which is in use.
+
+When the batch carries :class:`~paddlexseg.structures.ScanRecords` (val samples of the fusion
+data sets), every point of every scan is scored -- the points outside the voxel volume and the
+NaN/inf records too, predicted as the data set's ``unseen_points`` says
+(:mod:`paddlexseg.metrics.point_fill`) -- so the number equals the official evaluator's on the
+``.label`` files ``tools/predict.py`` writes.
 """
 import numpy as np
 
@@ -46,15 +53,16 @@ class PointIoU(Metric):
             when ``class_names`` is given (e.g. nuScenes).
         class_names: explicit learning class names (index = learning id), overriding the label
             config's. ignore: learning ids left out (default: the label config's, or [0]).
-        zero_ignored_rows: drop points predicted as an ignored class (2DPASS) instead of
-            counting them as misses (official benchmark).
+        zero_ignored_rows: False (default, the benchmark): a point predicted as an ignored
+            class is a miss. True: such points are dropped (2DPASS's internal
+            ``fast_hist_crop``; for reproducing its logged numbers only).
         logits_key: the model output holding the [N, C] point logits.
     """
 
     main = "mIoU"
 
     def __init__(self, label_config="semantic-kitti", class_names=None, ignore=None,
-                 zero_ignored_rows=True, logits_key="logits"):
+                 zero_ignored_rows=False, logits_key="logits"):
         self.colors = None
         if class_names is not None:
             self.class_names = [str(c) for c in class_names]
@@ -81,6 +89,7 @@ class PointIoU(Metric):
     def reset(self):
         self.conf = np.zeros((self.num_classes, self.num_classes), np.int64)
         self._picture = None
+        self._unseen = []   # (points not fed, NaN/inf records, mode) per scored scan
 
     def update(self, outputs, batch):
         if self.logits_key not in outputs:
@@ -97,12 +106,47 @@ class PointIoU(Metric):
         if pred.shape != labels.shape:
             raise ValueError(f"PointIoU: {pred.shape[0]} predictions for {labels.shape[0]} "
                              f"labels")
-        self.conf += confusion_matrix(pred, labels, self.num_classes)
+        records = list(getattr(batch, "records", None) or [])
+        if records and all(r.labels is not None for r in records):
+            self._update_records(logits, batch, records)
+        else:
+            self.conf += confusion_matrix(pred, labels, self.num_classes)
         if self._picture is None and getattr(batch, "points", None) is not None:
             first = batch.batch_idx.numpy() == 0 if getattr(batch, "batch_idx", None) \
                 is not None else np.ones(pred.shape, bool)
             xyz = batch.points.numpy()[first]
             self._picture = (xyz, pred[first], labels[first])
+
+    def _update_records(self, logits, batch, records):
+        """Score every point of every scan (fed, outside the volume, NaN/inf records)."""
+        from ..models.twodpass.model import scan_predictions
+        scan = batch.batch_idx.numpy()
+        for b, (rec, (_, full, nonfinite)) in enumerate(zip(records,
+                                                            scan_predictions(logits, batch))):
+            self.conf += confusion_matrix(full, rec.labels, self.num_classes)
+            if rec.nonfinite_labels is not None and rec.nonfinite_labels.size:
+                self.conf += confusion_matrix(nonfinite, rec.nonfinite_labels,
+                                              self.num_classes)
+            fed = int((scan == b).sum())
+            self._unseen.append((rec.labels.shape[0] - fed, int(rec.nonfinite_src.size),
+                                 rec.unseen))
+
+    def convention(self):
+        """One line naming the definition the printed numbers follow."""
+        if self.zero_ignored_rows:
+            head = ("2DPASS-internal convention (zero_ignored_rows: true): points predicted as "
+                    "an ignored class are dropped, NOT the benchmark definition")
+        else:
+            head = ("SemanticKITTI benchmark definition (semantic-kitti-api evaluate_semantics.py):"
+                    " a point predicted as an ignored class is a miss")
+        line = head + "; a class absent from ground truth and prediction counts as IoU 0"
+        if self._unseen:
+            outside = sum(u[0] for u in self._unseen)
+            bad = sum(u[1] for u in self._unseen)
+            modes = sorted({u[2] for u in self._unseen})
+            line += (f"; every point scored: {outside} outside the voxel volume and {bad} "
+                     f"NaN/inf records predicted as unseen_points={'/'.join(modes)}")
+        return line
 
     def compute(self):
         iou, miou, acc = iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
@@ -131,4 +175,5 @@ class PointIoU(Metric):
         for key, value in self.compute().items():
             if not key.startswith("IoU/"):
                 lines.append(f"{key:<{width}}  {value:6.3f}")
+        lines.append(f"convention: {self.convention()}")
         return "\n".join(lines)

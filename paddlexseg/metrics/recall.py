@@ -1,10 +1,13 @@
 """Recall@N for visual place recognition.
 
-A query is retrieved correctly at N if any of its N nearest database descriptors (L2
-distance, i.e. cosine for normalized descriptors) lies within ``pos_radius`` metres of the
-query's position (the NetVLAD / Event-VPR protocol). Queries without any database sample
-within ``pos_radius`` cannot be answered; they are left out of the ratio by default
-(``skip_unanswerable``) and counted in ``report()``.
+As pytorch-NetVlad's ``test()`` (Nanne/pytorch-NetVlad ``main.py``) computes it: a query is
+retrieved correctly at N if any of its N nearest database descriptors (L2 distance, faiss
+``IndexFlatL2``; exact ties broken by the lower database index, as faiss does) lies within
+``pos_radius`` metres of the query (sklearn ``radius_neighbors``: distance <= radius), and
+recall@N = correct queries / **all** queries. A query without any database sample within
+``pos_radius`` can never be correct; it stays in the denominator (``skip_unanswerable=False``,
+the default). ``skip_unanswerable=True`` leaves such queries out of the ratio instead (a
+different, higher number; not NetVlad's). ``report()`` prints how many queries had no positive.
 """
 import io
 import warnings
@@ -29,12 +32,13 @@ class RecallAtN(Metric):
         ns: the N values reported (``recall@N`` keys); the first one is ``main``.
         pos_radius: metres within which a retrieved sample is a correct place.
         descriptor_key: model output holding the descriptors [B, D].
-        skip_unanswerable: leave queries without a database sample in range out of the ratio.
+        skip_unanswerable: False (default, pytorch-NetVlad): every query is in the denominator.
+            True: queries without a database sample in range are left out of the ratio.
         max_curve_n: the recall curve of ``save_curve`` / ``images`` spans N = 1..max_curve_n.
     """
 
     def __init__(self, ns=(1, 5, 10), pos_radius=10.0, descriptor_key="descriptor",
-                 skip_unanswerable=True, max_curve_n=25):
+                 skip_unanswerable=False, max_curve_n=25):
         ns = sorted({int(n) for n in ns})
         if not ns or ns[0] < 1:
             raise ValueError(f"RecallAtN.ns must be positive integers, got {ns}")
@@ -83,8 +87,7 @@ class RecallAtN(Metric):
         for s in range(0, len(q_desc), 1024):           # chunks bound memory to 1024 x |db|
             qd = q_desc[s:s + 1024]
             d2 = (qd ** 2).sum(1)[:, None] - 2.0 * qd @ db_desc.T + db_sq[None]   # [q, db]
-            top = np.argpartition(d2, k - 1, axis=1)[:, :k]
-            top = np.take_along_axis(top, np.argsort(np.take_along_axis(d2, top, 1), 1), 1)
+            top = np.argsort(d2, axis=1, kind="stable")[:, :k]      # ties: lower db index
             geo = np.linalg.norm(db_pos[None, :, :] - q_pos[s:s + 1024, None, :], axis=2)
             close = geo <= self.pos_radius                                         # [q, db]
             hit = np.take_along_axis(close, top, 1)                                # [q, k]
@@ -117,7 +120,16 @@ class RecallAtN(Metric):
         lines.append(f"queries: {n_q} ({unanswerable} without a database sample within "
                      f"{self.pos_radius:g} m{', skipped' if self.skip_unanswerable else ''}), "
                      f"database: {n_db}")
+        lines.append(f"convention: {self.convention()}")
         return "\n".join(lines)
+
+    def convention(self):
+        """One line naming the definition the printed numbers follow."""
+        if self.skip_unanswerable:
+            return ("queries without a positive within pos_radius are left out of the "
+                    "denominator (skip_unanswerable: true), NOT pytorch-NetVlad's definition")
+        return ("pytorch-NetVlad test(): correct queries / all queries (queries without a "
+                "positive count as misses); L2 nearest neighbours, ties -> lower database index")
 
     def _figure(self):
         import matplotlib

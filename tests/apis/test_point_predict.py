@@ -80,7 +80,12 @@ def test_dataset_root_round_trips_through_learning_map_inv(point_model, tmp_path
         np.testing.assert_array_equal(semantic[inside], label_config.learning_map_inv[argmax])
         np.testing.assert_array_equal(label_config.learning_map[semantic[inside]], argmax)
         outside = np.setdiff1d(np.arange(n_file), inside)
-        assert outside.size > 0 and not semantic[outside].any()  # beyond 50 m: unlabeled
+        # beyond 50 m: the prediction of the nearest point the model saw (unseen_points)
+        xyz = np.fromfile(os.path.join(velo, name + ".bin"), np.float32).reshape(-1, 4)[:, :3]
+        d2 = ((xyz[outside, None, :].astype(np.float64) - xyz[None, inside]) ** 2).sum(-1)
+        nearest = argmax[np.argmin(d2, axis=1)]
+        assert outside.size > 0
+        np.testing.assert_array_equal(semantic[outside], label_config.learning_map_inv[nearest])
         assert len(np.unique(semantic[inside])) > 2
         bev = np.asarray(Image.open(os.path.join(save, "visualization", "08", name + "_bev.png")))
         assert bev.shape == (1000, 1000, 3) and (bev.sum(axis=2) > 0).sum() > 1000
@@ -126,7 +131,20 @@ def test_loose_scans_batched_voted_and_nan_records(point_model, tmp_path, label_
         np.testing.assert_array_equal(a, b)  # split per scan by scan_predictions
     first, _ = read_label(os.path.join(tmp_path, "b1", "sequences", "05", "predictions",
                                        "000042.label"), points.shape[0])
-    assert not first[[5, 700, 1999, 2000, 2001]].any()  # NaN and far records: unlabeled
+    # NaN records: the nearest finite record in file order (the earlier one on a tie)
+    np.testing.assert_array_equal(first[[5, 700, 1999]], first[[4, 699, 1998]])
+    # far records: the prediction of the nearest point inside the volume
+    keep = _inside(points)
+    for far in (2000, 2001):
+        d = np.linalg.norm(points[keep, :3] - points[far, :3], axis=1)
+        assert first[far] == first[np.nonzero(keep)[0][np.argmin(d)]]
+    orig = copy.deepcopy(cfg)
+    orig["val_dataset"]["unseen_points"] = "unlabeled"     # the original 2DPASS: class 0
+    predict_point(model, orig, folder, str(tmp_path / "b0"), sequence=5, progress=False)
+    zero, _ = read_label(os.path.join(tmp_path, "b0", "sequences", "05", "predictions",
+                                      "000042.label"), points.shape[0])
+    assert not zero[[5, 700, 1999, 2000, 2001]].any()
+    np.testing.assert_array_equal(zero[keep], first[keep])
 
     # num_vote from the model: the mean of the views' logits, each run on its own
     keep = _inside(points)

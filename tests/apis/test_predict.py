@@ -13,7 +13,8 @@ import tiny_models  # noqa: E402
 from paddlexseg.apis.predict import predict, resolve_knn  # noqa: E402
 from paddlexseg.apis.range_io import RANGENET_KNN  # noqa: E402
 from paddlexseg.apis.range_predict import predict_range  # noqa: E402
-from paddlexseg.datasets.cityscapes import CITYSCAPES_COLORS  # noqa: E402
+from paddlexseg.datasets.cityscapes import (CITYSCAPES_COLORS,  # noqa: E402
+                                            TRAIN_ID_TO_LABEL_ID)
 from paddlexseg.datasets.errors import DataError  # noqa: E402
 from paddlexseg.datasets.semantickitti import read_label  # noqa: E402
 from paddlexseg.engine import builder  # noqa: E402
@@ -99,16 +100,28 @@ def test_bad_input_fails_before_the_model_is_built(range_setup, tmp_path):
         predict(tiny_models.image_cfg(), "none", str(bad), str(tmp_path), bev=True)
 
 
-def test_image_model_writes_train_id_and_color_pngs(tmp_path):
+def test_image_model_writes_label_id_train_id_and_color_pngs(tmp_path):
     cfg = tiny_models.image_cfg()
     weights = tiny_models.make_weights(cfg, tmp_path / "pr.pdparams")
     images = tiny_models.write_images(str(tmp_path / "in"), [(40, 72), (64, 64)])
-    save = str(tmp_path / "out")
-    summary = predict(cfg, weights, str(tmp_path / "in"), save, progress=False)
+    save, default = str(tmp_path / "out"), str(tmp_path / "default")
+    summary = predict(cfg, weights, str(tmp_path / "in"), save, progress=False,
+                      image_outputs=["labelid", "trainid", "color"])
     assert summary["images"] == 2
+    # Cityscapes default: label ids only (what cityscapesscripts reads), nothing else
+    assert predict(cfg, weights, str(tmp_path / "in"), default, progress=False)["kinds"] == \
+        ["labelid"]
+    assert sorted(os.listdir(default)) == ["label"]
     for image, rel in zip(images, ["img0.png", os.path.join("sub", "img1.png")]):
         h, w = np.asarray(Image.open(image)).shape[:2]
+        train = np.asarray(Image.open(os.path.join(save, "trainid", rel)))
         label = np.asarray(Image.open(os.path.join(save, "label", rel)))
         color = np.asarray(Image.open(os.path.join(save, "color", rel)))
-        assert label.shape == (h, w) and label.dtype == np.uint8 and label.max() < 19
-        np.testing.assert_array_equal(color, CITYSCAPES_COLORS[label])
+        assert train.shape == (h, w) and train.dtype == np.uint8 and train.max() < 19
+        np.testing.assert_array_equal(label, TRAIN_ID_TO_LABEL_ID[train])
+        np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(default, "label", rel))),
+                                      label)
+        np.testing.assert_array_equal(color, CITYSCAPES_COLORS[train])
+    with pytest.raises(ConfigError, match="--image_outputs applies to image models only"):
+        predict(tiny_models.range_cfg("unused"), weights, str(tmp_path / "in"), save,
+                image_outputs=["color"])

@@ -85,10 +85,16 @@ def test_lidar_only_and_test_mode(fusion_root):
     assert "img" not in s and s["labels"] is None
     batch = ds.collate([s])
     assert batch.img is None and batch.labels is None and batch.point2img_index is None
+    # max_points is a training augmentation: val sees every point of the volume (issue 14)
     val = SemanticKITTIFusion(fusion_root, [0], mode="val", use_image=False, max_points=500)
-    first, again = val[1], val[1]                    # evaluation draws are fixed per index
-    assert first["points"].shape == (500, 4)
-    assert np.array_equal(first["point_index"], again["point_index"])
+    first = val[1]
+    raw = np.fromfile(val.files[1][0], np.float32).reshape(-1, 4)
+    inside = np.all((raw[:, :3] > [-50, -50, -4]) & (raw[:, :3] < [50, 50, 2]), axis=1)
+    assert first["points"].shape == (int(inside.sum()), 4) and inside.sum() > 500
+    np.testing.assert_array_equal(first["point_index"], np.nonzero(inside)[0])
+    assert first["records"].xyz.shape == (raw.shape[0], 3)      # every point, for scoring
+    train = SemanticKITTIFusion(fusion_root, [0], mode="train", use_image=False, max_points=500)
+    assert train[1]["points"].shape == (500, 4) and "records" not in train[1]
 
 
 def test_missing_image_or_calib_names_the_file(fusion_root, tmp_path):

@@ -92,7 +92,8 @@ def test_export_cli_image_model_and_deploy_match_dygraph(tools, tmp_path, capsys
                                 "64", "96"])
     assert {"model.json", "model.pdiparams", "deploy.yaml"} <= set(os.listdir(export_dir))
     tiny_models.write_images(str(tmp_path / "images"), [(64, 96)], seed=3)
-    predict_image(model, cfg, str(tmp_path / "images"), str(tmp_path / "dy"), progress=False)
+    predict_image(model, cfg, str(tmp_path / "images"), str(tmp_path / "dy"), progress=False,
+                  outputs=["labelid"])
     infer.main(["--config", str(export_dir / "deploy.yaml"), "--input",
                 str(tmp_path / "images"), "--save_dir", str(tmp_path / "deploy"),
                 "--no_progress"])

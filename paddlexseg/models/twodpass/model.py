@@ -138,26 +138,40 @@ class TwoDPASS(nn.Layer):
         return {"total": total, "model_3d": three_d}
 
 
-def scan_predictions(logits, batch):
-    """Full-length per-scan predictions from point logits (for writing ``.label`` files).
+def scan_predictions(logits, batch, unseen=None):
+    """Per-scan predictions for every point of the scan files (for scoring / ``.label`` files).
 
-    Points the data set left out (outside the voxel volume, dropped) are predicted as class 0,
-    as 2DPASS's test step does (its vote buffer stays 0 there).
+    With ``batch.records`` (val/test samples), the points the model was not fed (outside the
+    voxel volume) and the NaN/inf records the reader dropped are labelled by
+    :func:`paddlexseg.metrics.point_fill.fill_scan` (``unseen``, default the data set's
+    ``unseen_points``: "nearest", or "unlabeled" = class 0 as 2DPASS's test step leaves them).
+    Without records, the points left out are class 0.
 
     Args:
         logits: float [N, C] for the points of a FusionBatch.
-        batch: the FusionBatch (``batch_idx``, ``point_index``, ``origin_lens``, ``paths``).
+        batch: the FusionBatch (``batch_idx``, ``point_index``, ``origin_lens``, ``paths``,
+            ``records``).
+        unseen: override of the records' mode, or None.
 
     Returns:
-        list of (path, int64 NumPy [origin_len] learning ids), one per scan.
+        list of (path, int64 NumPy [origin_len] learning ids of the finite points, int64 NumPy
+        [K] learning ids of the dropped NaN/inf records), one per scan.
     """
+    from ...metrics.point_fill import fill_scan
     pred = logits.argmax(axis=1).numpy().astype(np.int64)
     scan = batch.batch_idx.numpy()
     rows = batch.point_index.numpy()
+    records = list(getattr(batch, "records", None) or [])
     out = []
     for b, (path, length) in enumerate(zip(batch.paths, batch.origin_lens)):
-        full = np.zeros(int(length), np.int64)
         sel = scan == b
-        full[rows[sel]] = pred[sel]
-        out.append((path, full))
+        if records:
+            rec = records[b]
+            full, nonfinite = fill_scan(pred[sel], rows[sel], rec.xyz, rec.nonfinite_src,
+                                        unseen or rec.unseen)
+        else:
+            full = np.zeros(int(length), np.int64)
+            full[rows[sel]] = pred[sel]
+            nonfinite = np.zeros(0, np.int64)
+        out.append((path, full, nonfinite))
     return out

@@ -158,6 +158,6 @@ def test_no_image_points_and_full_length_predictions():
                         origin_lens=[401, 200], paths=["a.bin", "b.bin"])
     logits = paddle.to_tensor(np.eye(6, dtype=np.float32)[labels])
     preds = scan_predictions(logits, batch)
-    assert [p for p, _ in preds] == ["a.bin", "b.bin"] and preds[0][1].shape == (401,)
+    assert [p for p, _, _ in preds] == ["a.bin", "b.bin"] and preds[0][1].shape == (401,)
     assert np.array_equal(preds[0][1][::2][:200], labels[:200]) and preds[0][1][1::2].max() == 0
     assert np.array_equal(preds[1][1], labels[200:])
