@@ -232,3 +232,50 @@ def test_generate_synthetic_images_flag_feeds_the_fusion_dataset(tmp_path, capsy
     assert sample["img"].shape == (3, 320, 480) and sample["point2img_index"].size > 100
     with pytest.raises(SystemExit, match="--images applies to --kind semantickitti only"):
         tool.main(["--kind", "cityscapes", "--out", str(tmp_path / "c"), "--images"])
+
+
+def _official_miou(pred_dir, label_dir, names, label_config):
+    """semantic-kitti-api evaluate_semantics.py on the written files (np_ioueval.iouEval)."""
+    lut = label_config.learning_map
+    n = label_config.num_classes
+    conf = np.zeros((n, n), np.int64)
+    for name in names:
+        label = lut[np.fromfile(os.path.join(label_dir, name + ".label"), np.uint32) & 0xFFFF]
+        pred = lut[np.fromfile(os.path.join(pred_dir, name + ".label"), np.uint32) & 0xFFFF]
+        np.add.at(conf, (pred, label), 1)
+    conf[:, 0] = 0
+    tp = np.diag(conf)
+    iou = tp / (tp + conf.sum(1) - tp + conf.sum(0) - tp + 1e-15)
+    return iou[1:].mean()
+
+
+@pytest.mark.parametrize("unseen", ["nearest", "unlabeled"])
+def test_val_equals_the_official_evaluator_on_the_predicted_files(point_model, tmp_path,
+                                                                   label_config, unseen):
+    """Issue 14 (1)-(3): max_points in the val config, NaN records and points outside the
+    volume; val.py's mIoU is the official evaluator's on predict.py's files."""
+    import shutil
+    from paddlexseg.engine.evaluate import evaluate
+    cfg, weights, model = point_model
+    src = os.path.join(cfg["val_dataset"]["root"], "sequences", "08")
+    dst = tmp_path / "root" / "sequences" / "08"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("image_2"))
+    first = dst / "velodyne" / "000000.bin"
+    pts = np.fromfile(first, np.float32).reshape(-1, 4)
+    pts[[3, 50, 51]] = np.nan                                      # records the reader drops
+    pts.tofile(first)
+    cfg = copy.deepcopy(cfg)
+    cfg["val_dataset"].update(root=str(tmp_path / "root"), max_points=500, unseen_points=unseen)
+    dataset = builder.build_dataset(cfg, "val_dataset")
+    metric = builder.build_metric(cfg)
+    with pytest.warns(UserWarning, match="NaN/inf"):
+        val = evaluate(model, builder.build_loader(dataset, batch_size=1, num_workers=0), metric,
+                       progress=False)
+    # every record of every file is in the confusion matrix (not 500 per scan)
+    assert metric.conf.sum() == sum(os.path.getsize(f) // 16 for f, _ in dataset.files)
+    assert f"unseen_points={unseen}" in metric.report()
+    predict(cfg, weights, str(tmp_path / "root"), str(tmp_path / "pred"), progress=False)
+    names = [os.path.basename(f)[:-4] for f, _ in dataset.files]
+    official = _official_miou(str(tmp_path / "pred" / "sequences" / "08" / "predictions"),
+                              str(dst / "labels"), names, label_config)
+    assert val["mIoU"] == pytest.approx(official, abs=1e-12)
