@@ -36,10 +36,14 @@ def convert_parser():
                         "their initialisation, e.g. a head you retrain)")
     p.add_argument("--report", default=None, metavar="FILE",
                    help="write the full key-by-key report here (default: <dst>.report.txt)")
-    p.add_argument("--spconv-layout", default="KRSC",
+    p.add_argument("--spconv-layout", default=None,
                    choices=[t.split(":")[1] for t in TRANSFORMS if t.startswith("spconv:")],
                    help="layout of spconv weights: KRSC (spconv 2.x default), RSKC (spconv 2.x "
-                        "Native/CPU), RSCK (spconv 1.x)")
+                        "Native/CPU), RSCK (spconv 1.x); default from --spconv-version, else KRSC")
+    p.add_argument("--spconv-version", default=None, metavar="X.Y.Z",
+                   help="spconv release the checkpoint was trained with (e.g. 2.1.16): every 2.x "
+                        "computes kernel-volume-1 convs from the weight's raw memory, which the "
+                        "conversion reproduces; 1.x does not (default: 2.x)")
     return p
 
 
@@ -47,7 +51,8 @@ def main(argv=None):
     args = convert_parser().parse_args(argv)
     try:
         converted, report, model = convert_checkpoint(args.arch, args.src,
-                                                      spconv_layout=args.spconv_layout)
+                                                      spconv_layout=args.spconv_layout,
+                                                      spconv_version=args.spconv_version)
     except (ConversionError, MissingTorchError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

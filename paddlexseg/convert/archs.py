@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .core import ConversionError, ParamSpec, convert_state_dict
+from .core import ConversionError, ParamSpec, convert_state_dict, resolve_spconv
 from .loaders import load_checkpoint
 from . import pointrend, rangenet, squeezesegv3, twodpass
 from .rangenet import FILE_EXTENSIONS
@@ -140,7 +140,7 @@ def expand_sources(paths, spec):
     return files
 
 
-def convert_checkpoint(arch, paths, spconv_layout="KRSC", model=None):
+def convert_checkpoint(arch, paths, spconv_layout=None, model=None, spconv_version=None):
     """Read, merge and convert the checkpoint files of ``arch``.
 
     Args:
@@ -148,6 +148,9 @@ def convert_checkpoint(arch, paths, spconv_layout="KRSC", model=None):
         paths: source files (or, for multi-file architectures, their folder).
         spconv_layout: layout of spconv weights in the source ("KRSC", "RSKC", "RSCK").
         model: the target model (built lazily from the arch's config when None).
+        spconv_version: spconv release that trained the source ("2.1.16", "1.2.1" ...); 2.x
+            kernel-volume-1 weights are read as spconv 2.x computes with them
+            (:func:`~paddlexseg.convert.core.resolve_spconv`; default: 2.x, KRSC).
 
     Returns:
         (converted ``{key: numpy array}``, ConversionReport, model).
@@ -157,9 +160,15 @@ def convert_checkpoint(arch, paths, spconv_layout="KRSC", model=None):
     sources = [(p, load_checkpoint(p, notes)) for p in expand_sources(paths, spec)]
     state, combine_notes = spec.combine(sources)
     model = build_model(spec, lazy=True) if model is None else model
-    out, report = convert_state_dict(state, spec.mapper(spconv_layout), target_spec(model),
+    layout, conv1x1_mm = resolve_spconv(spconv_layout, spconv_version)
+    out, report = convert_state_dict(state, spec.mapper(layout, conv1x1_mm), target_spec(model),
                                      arch=arch)
     about = [f"{spec.description}; originals: {spec.published}; evaluate with {spec.config}"]
+    if any(m.transform.startswith("spconv") for m in report.mapped):
+        about.append(f"spconv source: layout {layout}, " + (
+            "spconv 2.x: kernel-volume-1 weights read as its conv1x1 torch.mm path does "
+            "(raw memory as [Cin, Cout])" if conv1x1_mm else
+            "spconv 1.x: kernel-volume-1 weights permuted like the others"))
     report.notes = about + notes + combine_notes + norm_settings(model) + list(spec.notes)
     return out, report, model
 

@@ -24,6 +24,10 @@ Weight transforms (``Rule.transform``):
 ``spconv:KRSC``     spconv 2.x ``[Cout, kz, ky, kx, Cin]`` -> ``[kz, ky, kx, Cin, Cout]``
 ``spconv:RSKC``     spconv 2.x Native ``[kz, ky, kx, Cout, Cin]`` -> same target
 ``spconv:RSCK``     spconv 1.x ``[kz, ky, kx, Cin, Cout]`` -> unchanged
+``spconv2:<layout>`` spconv 2.x source: as ``spconv:<layout>``, except a kernel-volume-1 weight,
+                    which becomes the raw memory of the stored tensor read as ``[Cin, Cout]``
+                    (spconv 2.x's ``conv1x1`` ``torch.mm(features, weight.view(Cin, Cout))``;
+                    :mod:`paddlexseg.sparse.weights`)
 ``bgr_to_rgb``      first conv of a BGR-trained network: input-channel axis reversed so that the
                     Paddle model takes RGB images
 ==================  ==========================================================================
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["ConversionError", "Rule", "Drop", "ParamSpec", "MappedKey", "ConversionReport",
-           "KeyMapper", "TRANSFORMS", "LAYER_TRANSFORMS", "apply_transform",
+           "KeyMapper", "TRANSFORMS", "LAYER_TRANSFORMS", "apply_transform", "resolve_spconv",
            "convert_state_dict", "single_file", "ArchSpec"]
 
 
@@ -42,11 +46,36 @@ class ConversionError(ValueError):
     """A checkpoint cannot be converted; the message names the file/key and what was expected."""
 
 
-def _spconv(layout):
+def _spconv(layout, conv1x1_mm=False):
     def fn(array):
         from ..sparse.weights import weight_from_spconv  # NumPy-only helper of the sparse package
-        return weight_from_spconv(array, layout)
+        return weight_from_spconv(array, layout, conv1x1_mm)
     return fn
+
+
+def resolve_spconv(layout=None, version=None):
+    """``(layout, conv1x1_mm)`` of a spconv source from ``--spconv-layout`` / ``--spconv-version``.
+
+    KRSC and RSKC exist only in spconv 2.x, RSCK is spconv 1.x's layout (or 2.x's opt-in
+    ``SPCONV_FILTER_HWIO=1``); every 2.x release computes kernel-volume-1 convs from the
+    reinterpreted weight (:func:`paddlexseg.sparse.weights.spconv_conv1x1_mm`).
+    Default (neither given): spconv 2.x, KRSC.
+    """
+    from ..sparse.weights import SPCONV_LAYOUTS, spconv_conv1x1_mm
+    if layout is not None and layout not in SPCONV_LAYOUTS:
+        raise ConversionError(f"--spconv-layout: expected one of {', '.join(SPCONV_LAYOUTS)}, "
+                              f"got {layout!r}")
+    if version is None:
+        layout = layout or "KRSC"
+        return layout, layout != "RSCK"
+    try:
+        mm = spconv_conv1x1_mm(version)
+    except ValueError as err:
+        raise ConversionError(f"--spconv-version: {err}") from None
+    if not mm and layout not in (None, "RSCK"):
+        raise ConversionError(f"--spconv-layout {layout}: spconv {version} stores "
+                              f"[kz, ky, kx, Cin, Cout] (RSCK); {layout} is a spconv 2.x layout")
+    return layout or ("KRSC" if mm else "RSCK"), mm
 
 
 def _transpose_2d(array):
@@ -71,6 +100,12 @@ TRANSFORMS = {
     "spconv:KRSC": (_spconv("KRSC"), "spconv [Cout, kz, ky, kx, Cin] -> [kz, ky, kx, Cin, Cout]"),
     "spconv:RSKC": (_spconv("RSKC"), "spconv [kz, ky, kx, Cout, Cin] -> [kz, ky, kx, Cin, Cout]"),
     "spconv:RSCK": (_spconv("RSCK"), "spconv [kz, ky, kx, Cin, Cout], same layout"),
+    "spconv2:KRSC": (_spconv("KRSC", True), "spconv 2.x [Cout, kz, ky, kx, Cin] -> [kz, ky, kx, "
+                     "Cin, Cout]; kernel volume 1: raw memory read as [Cin, Cout]"),
+    "spconv2:RSKC": (_spconv("RSKC", True), "spconv 2.x [kz, ky, kx, Cout, Cin] -> [kz, ky, kx, "
+                     "Cin, Cout]; kernel volume 1: raw memory read as [Cin, Cout]"),
+    "spconv2:RSCK": (_spconv("RSCK", True), "spconv 2.x HWIO [kz, ky, kx, Cin, Cout], same "
+                     "layout; kernel volume 1: raw memory read as [Cout, Cin], transposed"),
     "bgr_to_rgb": (_bgr_to_rgb, "input channels reversed (BGR-trained conv -> RGB input)"),
 }
 
@@ -79,7 +114,8 @@ TRANSFORMS = {
 LAYER_TRANSFORMS = {
     "linear": {"transpose"},
     "conv_transpose": {"conv_transpose"},
-    "sparse_conv": {"spconv:KRSC", "spconv:RSKC", "spconv:RSCK"},
+    "sparse_conv": {"spconv:KRSC", "spconv:RSKC", "spconv:RSCK", "spconv2:KRSC", "spconv2:RSKC",
+                    "spconv2:RSCK"},
     "other": {"copy", "bgr_to_rgb"},
 }
 
@@ -331,7 +367,7 @@ class ArchSpec:
         name: the ``--arch`` name.
         model: paddlexseg model config (``MODELS.build``) the weights are converted for.
         rules: ordered :class:`Rule` / :class:`Drop` list (transform ``"spconv"`` is replaced by
-            ``"spconv:<layout>"`` at conversion time).
+            ``"spconv:<layout>"`` (1.x) or ``"spconv2:<layout>"`` (2.x) at conversion time).
         description: one line for ``--help`` and docs.
         sources: what ``--src`` expects.
         published: where the original checkpoints are published.
@@ -352,8 +388,17 @@ class ArchSpec:
     notes: tuple = ()
     files: tuple = ()
 
-    def mapper(self, spconv_layout="KRSC"):
-        """The :class:`KeyMapper` of this architecture for a spconv weight layout."""
-        rules = [Rule(r.pattern, r.target, f"spconv:{spconv_layout}")
+    def mapper(self, spconv_layout="KRSC", conv1x1_mm=None):
+        """The :class:`KeyMapper` of this architecture for a spconv weight layout.
+
+        Args:
+            spconv_layout: "KRSC", "RSKC" or "RSCK".
+            conv1x1_mm: spconv 2.x source (kernel-volume-1 weights reinterpreted); None:
+                :func:`resolve_spconv`'s default for the layout.
+        """
+        if conv1x1_mm is None:
+            conv1x1_mm = resolve_spconv(spconv_layout)[1]
+        prefix = "spconv2" if conv1x1_mm else "spconv"
+        rules = [Rule(r.pattern, r.target, f"{prefix}:{spconv_layout}")
                  if isinstance(r, Rule) and r.transform == "spconv" else r for r in self.rules]
         return KeyMapper(rules)

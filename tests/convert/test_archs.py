@@ -48,6 +48,8 @@ def _expected_value(model, layers, dst, src_array):
     if param == "weight" and isinstance(layer, nn.Linear):
         return src_array.T
     if param == "weight" and isinstance(layer, SubMConv3d):
+        if src_array.shape[1:4] == (1, 1, 1):  # spconv 2.x conv1x1: weight.view(Cin, Cout)
+            return src_array.reshape(src_array.shape[4], src_array.shape[0])[None, None, None]
         return np.transpose(src_array, (1, 2, 3, 4, 0))  # [Cout, k,k,k, Cin] -> [k,k,k, Cin, Cout]
     if dst == "backbone.conv1.weight" and arch_is_pointrend(model):
         return src_array[:, ::-1]

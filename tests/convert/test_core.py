@@ -108,8 +108,9 @@ def test_without_target_only_rules_apply():
 def test_arch_spec_mapper_sets_the_spconv_layout():
     spec = ArchSpec(name="toy", model={}, rules=[Rule(r"conv\.weight", r"\g<0>", "spconv")],
                     description="", sources="", published="", config="")
-    assert spec.mapper("RSKC")("conv.weight") == ("conv.weight", "spconv:RSKC")
-    assert spec.mapper()("conv.weight")[1] == "spconv:KRSC"
+    assert spec.mapper()("conv.weight")[1] == "spconv2:KRSC"          # spconv 2.x default
+    assert spec.mapper("RSCK")("conv.weight")[1] == "spconv:RSCK"      # spconv 1.x
+    assert spec.mapper("RSKC")("conv.weight") == ("conv.weight", "spconv2:RSKC")
 
 
 def test_bonnetal_files_prefix_keys_by_file_name():

@@ -195,3 +195,36 @@ def test_against_real_torch_layers():
     x = _r(1, 3, 4, 5)
     ref = torch.nn.functional.unfold(torch.from_numpy(x), 3, padding=1).numpy()
     np.testing.assert_array_equal(F.unfold(paddle.to_tensor(x), 3, paddings=1).numpy(), ref)
+
+
+def test_spconv2_kernel_volume_1_weight_is_read_as_its_raw_memory():
+    """spconv 2.x conv1x1 path: ``torch.mm(features, weight.view(Cin, Cout))`` of the stored
+    ``[Cout, 1, 1, 1, Cin]`` tensor (issue 19); spconv 1.x stores ``[1, 1, 1, Cin, Cout]``."""
+    from paddlexseg.convert.core import resolve_spconv
+    from paddlexseg.sparse import SubMConv3d
+    coords = np.array([[0, 0, 0, 0], [0, 1, 2, 3], [0, 2, 1, 0], [1, 3, 3, 3]])
+    feats = _r(4, 3)
+    stored = _r(5, 1, 1, 1, 3)                              # KRSC, Cin 3 -> Cout 5
+    raw = stored.reshape(3, 5)                              # weight.view(in, out)
+    transposed = stored.reshape(5, 3).T
+    assert not np.allclose(raw, transposed)                 # the two readings differ
+    ref = feats.astype(np.float64) @ raw                    # what spconv 2.x computes
+    layout, mm = resolve_spconv(None, "2.1.16")
+    assert (layout, mm) == ("KRSC", True)
+    layer = SubMConv3d(3, 5, kernel_size=1)
+    for name, expected in (("spconv2:KRSC", ref), ("spconv:KRSC", feats @ transposed)):
+        layer.weight.set_value(apply_transform(name, stored))
+        st = SparseTensor(paddle.to_tensor(feats), coords, (4, 4, 4), 2)
+        with paddle.no_grad():
+            np.testing.assert_allclose(layer(st).feats.numpy(), expected, atol=1e-5)
+    native = np.ascontiguousarray(stored.reshape(5, 3)[None, None, None])      # RSKC, same memory
+    np.testing.assert_array_equal(apply_transform("spconv2:RSKC", native),
+                                  apply_transform("spconv2:KRSC", stored))
+    hwio = _r(1, 1, 1, 3, 5)                                 # 2.x SPCONV_FILTER_HWIO=1
+    np.testing.assert_array_equal(apply_transform("spconv2:RSCK", hwio)[0, 0, 0],
+                                  hwio.reshape(5, 3).T)      # weight.view(out, in).T
+    assert resolve_spconv(None, "1.2.1") == ("RSCK", False)
+    np.testing.assert_array_equal(apply_transform("spconv:RSCK", hwio), hwio)   # 1.x: plain
+    w333 = _r(5, 3, 3, 3, 3)                                  # kernel volume 27: unchanged rule
+    np.testing.assert_array_equal(apply_transform("spconv2:KRSC", w333),
+                                  apply_transform("spconv:KRSC", w333))
