@@ -22,6 +22,10 @@ __all__ = ["SQUEEZESEGV3_RULES", "ARCHS"]
 SQUEEZESEGV3_FILES = ("backbone", "segmentation_decoder") + tuple(
     f"segmentation_head{i}" for i in range(1, 6))
 
+# SqueezeSegV3 Segmentator attributes -> file names (a combined Segmentator.state_dict())
+SQUEEZESEGV3_MODULES = dict({"backbone": "backbone", "decoder": "segmentation_decoder"},
+                            **{f"head{i}": f"segmentation_head{i}" for i in range(1, 6)})
+
 SQUEEZESEGV3_RULES = [
     Rule(r"backbone\.(.+)", r"backbone.\1"),
     Rule(r"segmentation_decoder\.(dec[1-5]\.upconv\.weight)", r"decoder.\1", "conv_transpose"),
@@ -48,12 +52,12 @@ def _squeezesegv3(layers):
         rules=SQUEEZESEGV3_RULES,
         description=f"SqueezeSegV3-{layers} (SAC-{layers}) on SemanticKITTI",
         sources="the backbone, segmentation_decoder and segmentation_head1..5 files "
-                "(or their folder)",
+                "(or their folder), or one combined Segmentator state dict",
         published="Google Drive folder linked from the SqueezeSegV3 README "
                   "(https://drive.google.com/drive/folders/1oIZXnMxQPaEINlI11V3kn_kXdSTfUgm6), "
                   f"model SSGV3-{layers}",
         config=f"configs/squeezesegv3/squeezesegv3_sac{layers}_semantickitti_150e.yml",
-        combine=bonnetal_files(SQUEEZESEGV3_FILES),
+        combine=bonnetal_files(SQUEEZESEGV3_FILES, SQUEEZESEGV3_MODULES),
         notes=_NOTES,
         files=SQUEEZESEGV3_FILES,
     )

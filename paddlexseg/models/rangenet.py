@@ -15,7 +15,22 @@ from ..registry import BACKBONES, MODELS, ConfigError
 from .backbones.darknet import torch_conv
 from .layers.darknet_decoder import DarkNetDecoder
 
-__all__ = ["RangeNet"]
+__all__ = ["RangeNet", "set_dropout"]
+
+
+def set_dropout(model, enabled):
+    """Switch every ``Dropout``/``Dropout2D``/``Dropout3D`` of ``model`` on or off.
+
+    Off sets their probability to 0 (the layers stay, so checkpoints and sublayer names do not
+    change); on restores the probability each layer was built with. A train-mode forward
+    without dropout is deterministic: compare it with the original layer by layer.
+    """
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, (nn.Dropout, nn.Dropout2D, nn.Dropout3D)):
+            if not hasattr(layer, "_built_p"):
+                layer._built_p = layer.p
+            layer.p = layer._built_p if enabled else 0.0
+    return model
 
 
 def build_range_backbone(backbone, num_classes, model_name, example):
@@ -45,10 +60,12 @@ class RangeNet(nn.Layer):
         head_dropout: Dropout2D probability before the head conv (the original ``head.dropout``).
         decoder_dropout: Dropout2D probability after the decoder (``decoder.dropout``).
         bn_momentum: torch-style BatchNorm momentum of the decoder (``decoder.bn_d``).
+        dropout: False builds every dropout of the model (backbone, decoder, head) with
+            probability 0 (:func:`set_dropout`), e.g. for layer-by-layer parity checks.
     """
 
     def __init__(self, backbone, num_classes=20, head_dropout=0.01, decoder_dropout=0.01,
-                 bn_momentum=0.01):
+                 bn_momentum=0.01, dropout=True):
         super().__init__()
         self.backbone = build_range_backbone(backbone, num_classes, "RangeNet", "DarkNet")
         self.num_classes = num_classes
@@ -59,6 +76,7 @@ class RangeNet(nn.Layer):
         self.head = nn.Sequential(nn.Dropout2D(head_dropout),
                                   torch_conv(self.decoder.last_channels, num_classes, 3,
                                              padding=1))
+        set_dropout(self, bool(dropout))
 
     def forward(self, range_img):
         """Segment a batch of range images.

@@ -14,7 +14,7 @@ from paddle import nn
 from ..registry import MODELS
 from .backbones.darknet import torch_conv
 from .layers.sac_decoder import SACDecoder
-from .rangenet import build_range_backbone
+from .rangenet import build_range_backbone, set_dropout
 
 __all__ = ["SqueezeSegV3", "AUX_OUTPUTS"]
 
@@ -33,10 +33,12 @@ class SqueezeSegV3(nn.Layer):
         head_dropout: Dropout2D probability before each head conv (the original ``head.dropout``).
         decoder_dropout: Dropout2D probability on the decoder output (``decoder.dropout``).
         bn_momentum: torch-style BatchNorm momentum of the decoder (``decoder.bn_d``, 0.01).
+        dropout: False builds every dropout of the model (backbone, decoder, heads) with
+            probability 0 (:func:`~paddlexseg.models.rangenet.set_dropout`).
     """
 
     def __init__(self, backbone, num_classes=20, head_dropout=0.01, decoder_dropout=0.01,
-                 bn_momentum=0.01):
+                 bn_momentum=0.01, dropout=True):
         super().__init__()
         self.backbone = build_range_backbone(backbone, num_classes, "SqueezeSegV3", "SACNet")
         self.num_classes = num_classes
@@ -50,6 +52,7 @@ class SqueezeSegV3(nn.Layer):
             self.add_sublayer(f"head{i + 1}", nn.Sequential(
                 nn.Dropout2D(head_dropout),
                 torch_conv(width, num_classes, kernel, padding=pad)))
+        set_dropout(self, bool(dropout))
 
     def forward(self, range_img):
         """Segment a batch of range images.
