@@ -20,7 +20,8 @@ older detectron2 versions) are dropped. Conv1d point-head weights ``[out, in, 1]
 """
 from .core import ArchSpec, Drop, Rule
 
-__all__ = ["POINTREND_RULES", "ARCHS", "PIXEL_MEAN_RGB", "PIXEL_STD_RGB"]
+__all__ = ["POINTREND_RULES", "POINTREND_HEAD_RULES", "ARCHS", "PIXEL_MEAN_RGB",
+           "PIXEL_STD_RGB"]
 
 _BB = r"backbone\.bottom_up\."
 _RES = _BB + r"res([2-5])\.(\d+)\."
@@ -91,4 +92,32 @@ def _pointrend(depth):
     )
 
 
-ARCHS = {spec.name: spec for spec in (_pointrend(50), _pointrend(101))}
+POINTREND_HEAD_RULES = [
+    Drop(r"pixel_(mean|std)", "input normalisation constants"),
+    Drop(r"backbone\..+", "backbone / FPN: not part of the head-only model"),
+    Rule(r"sem_seg_head\.coarse_sem_seg_head\.(.+)", r"coarse_sem_seg_head.\1"),
+    Rule(r"sem_seg_head\.point_head\.(.+)", r"point_head.\1"),
+]
+
+_HEAD = ArchSpec(
+    name="pointrend-head",
+    model={"type": "PointRendSemSegHead", "num_classes": 19, "fpn_channels": 256,
+           "head_conv_dims": 128, "head_norm": "GN", "common_stride": 4,
+           "point_in_features": ["p2"], "fc_dim": 256, "num_fc": 3,
+           "coarse_pred_each_layer": False, "train_num_points": 2048, "oversample_ratio": 3,
+           "importance_sample_ratio": 0.75, "subdivision_steps": 2,
+           "subdivision_num_points": 8192},
+    rules=POINTREND_HEAD_RULES,
+    description="PointRend semantic head alone (detectron2 sem_seg_head: coarse Semantic FPN "
+                "head + point head), on given FPN features, for parity checks",
+    sources="a detectron2 checkpoint, or a state dict of its sem_seg_head.* keys alone "
+            "(backbone keys are dropped)",
+    published="the sem_seg_head.* part of the pointrend-r101 checkpoint",
+    config="configs/pointrend/pointrend_resnet101_cityscapes_80k.yml (its head; "
+           "PointRendSemSegHead in Python)",
+    notes=("PointRend head-only: PointRendSemSegHead.forward(p2, p3, p4, p5, point_coords=None) "
+           "takes detectron2's FPN features; in eval it returns the refined logits and the "
+           "point indices chosen at every subdivision step.",),
+)
+
+ARCHS = {spec.name: spec for spec in (_pointrend(50), _pointrend(101), _HEAD)}

@@ -21,7 +21,13 @@ what spconv 2.1 CUDA builds store) to ``[kz, ky, kx, Cin, Cout]`` with
 :func:`paddlexseg.sparse.weight_from_spconv` (``--spconv-layout`` for the other layouts).
 ``*.ce_loss.weight`` (the class weights the losses register as buffers) is dropped. The
 ``-3d`` architectures build the LiDAR-only model (``baseline_only``) and drop the 2D branch and
-fusion heads, which only act in training.
+fusion heads, which only act in training; the ``-2d`` architectures build the 2D branch alone
+(:class:`~paddlexseg.models.twodpass.model.TwoDPASSImage`, keys ``model_2d.*``; the 3D network
+and fusion heads are dropped) to check the image network against the original on its own.
+
+spconv 2.x (every release) computes the 1x1x1 ``layers_in.0`` convolutions as
+``torch.mm(features, weight.view(Cin, Cout))`` of the stored ``[Cout, 1, 1, 1, Cin]`` tensor;
+the default conversion reads them that way (``--spconv-version``, docs/model_zoo.md).
 """
 from .core import ArchSpec, Drop, Rule
 
@@ -54,7 +60,9 @@ _PUBLISHED = ("Google Drive folder of the 2DPASS README model zoo "
 _NOTES = (
     "2DPASS: spconv weights assumed in spconv 2.x's default KRSC layout [Cout, kz, ky, kx, Cin] "
     "(the original was tested with spconv-cu111 2.1.16); pass --spconv-layout RSKC for "
-    "checkpoints of CPU-only (Native) spconv builds.",
+    "checkpoints of CPU-only (Native) spconv builds, --spconv-version 1.x for spconv 1.x ones. "
+    "spconv 2.x multiplies by the raw memory of a 1x1x1 weight read as [Cin, Cout] (its conv1x1 "
+    "torch.mm path), which the spconv2 transform reproduces.",
     "2DPASS: inference uses the 3D branch only; the paper's TTA numbers need num_vote 12 "
     "(model.num_vote), vanilla numbers num_vote 1. Points outside the voxel volume must be "
     "removed before the model, as the original dataloader does.",
@@ -99,5 +107,27 @@ def _twodpass(name, config, classes, hidden, scales, shape, zrange, what, lidar_
     )
 
 
+_DROP_3D = Drop(r"(?:model_3d|fusion)\..+",
+                "3D network / fusion heads: absent from the 2D-only model")
+
+
+def _twodpass_2d(name, config, classes, hidden, scales, shape, zrange, what):
+    return ArchSpec(
+        name=name + "-2d",
+        model={"type": "TwoDPASSImage", "hidden_size": hidden, "backbone_2d": "resnet34",
+               "pretrained_2d": None},
+        rules=[_DROP_3D] + TWODPASS_RULES,
+        description=f"2DPASS {what}, the 2D branch (ResNet-34 FCN) alone, for parity checks",
+        sources="one PyTorch Lightning .ckpt (its state_dict), or a state dict of model_2d.* "
+                "keys",
+        published=_PUBLISHED,
+        config=f"configs/twodpass/{config}.yml (its model_2d; TwoDPASSImage in Python)",
+        notes=("2DPASS 2D-only: TwoDPASSImage(hidden_size).forward(img, img_indices) returns "
+               "the per-scale image features at the image points; TwoDPASS(return_features="
+               "true) returns the same from the full model.",),
+    )
+
+
 ARCHS = {spec.name: spec for spec in (_twodpass(*v, lidar_only=flag) for v in _VARIANTS
                                       for flag in (False, True))}
+ARCHS.update({spec.name: spec for spec in (_twodpass_2d(*v) for v in _VARIANTS)})

@@ -26,7 +26,7 @@ from .layers.fpn import FPN, SemSegFPNHead
 from .layers.point_sample import (calculate_uncertainty, get_uncertain_point_coords_on_grid,
                                   get_uncertain_point_coords_with_randomness, point_sample)
 
-__all__ = ["StandardPointHead", "PointRendFPN", "detectron2_to_paddle_key"]
+__all__ = ["StandardPointHead", "PointRendRefiner", "PointRendFPN", "detectron2_to_paddle_key"]
 
 
 class StandardPointHead(nn.Layer):
@@ -69,8 +69,70 @@ class StandardPointHead(nn.Layer):
         return self.predictor(x)
 
 
+class PointRendRefiner:
+    """The point logic shared by :class:`PointRendFPN` and the head-only
+    :class:`~paddlexseg.models.pointrend_head.PointRendSemSegHead` (public parity hooks).
+
+    Needs the attributes ``point_head``, ``point_in_features``, ``num_classes``,
+    ``train_num_points``, ``oversample_ratio``, ``importance_sample_ratio``,
+    ``subdivision_steps`` and ``subdivision_num_points``.
+    """
+
+    def fine_features(self, feats, point_coords):
+        """FPN features at points: {level: [B, C, h, w]}, [B, P, 2] in [0, 1] -> [B, C', P]."""
+        parts = [point_sample(feats[f], point_coords, align_corners=False)
+                 for f in self.point_in_features]
+        return parts[0] if len(parts) == 1 else paddle.concat(parts, axis=1)  # [B, 256, P]
+
+    def training_points(self, coarse, point_coords=None):
+        """The training points [B, P, 2] (x, y in [0, 1]): ``point_coords`` when given (e.g.
+        recorded from the original), else detectron2's uncertainty sampling with randomness."""
+        if point_coords is not None:
+            if point_coords.ndim != 3 or point_coords.shape[0] != coarse.shape[0] or \
+                    point_coords.shape[2] != 2:
+                raise ValueError(f"PointRend: point_coords must be [B, P, 2] with B = "
+                                 f"{coarse.shape[0]}, got {list(point_coords.shape)}")
+            return point_coords.astype(coarse.dtype)
+        return get_uncertain_point_coords_with_randomness(
+            coarse, calculate_uncertainty, self.train_num_points, self.oversample_ratio,
+            self.importance_sample_ratio)
+
+    def point_logits(self, feats, coarse, point_coords):
+        """Point head at ``point_coords`` [B, P, 2] -> [B, num_classes, P]."""
+        coarse_features = point_sample(coarse, point_coords, align_corners=False)
+        return self.point_head(self.fine_features(feats, point_coords), coarse_features)
+
+    def refine(self, feats, coarse):
+        """Adaptive subdivision: upsample x2, re-predict the most uncertain cells, repeat.
+
+        Args:
+            feats: FPN features ``{"p2": [B, C, H/4, W/4], ...}``.
+            coarse: coarse logits [B, num_classes, h, w].
+
+        Returns:
+            (refined logits [B, num_classes, h * 2^steps, w * 2^steps], list with one int64
+            [B, P] tensor per subdivision step: the flat indices (row * width + col) of the
+            cells re-predicted at that step, as detectron2's ``point_indices``).
+        """
+        logits = coarse
+        c = self.num_classes
+        chosen = []
+        for _ in range(self.subdivision_steps):
+            logits = F.interpolate(logits, scale_factor=2, mode="bilinear", align_corners=False)
+            _, _, h, w = logits.shape
+            uncertainty = calculate_uncertainty(logits)  # [B, 1, h, w]
+            point_indices, point_coords = get_uncertain_point_coords_on_grid(
+                uncertainty, self.subdivision_num_points)  # [B, P], [B, P, 2]
+            point_logits = self.point_logits(feats, coarse, point_coords)  # [B, C, P]
+            index = point_indices.unsqueeze(1).expand([-1, c, -1])  # [B, C, P]
+            flat = logits.reshape([-1, c, h * w])
+            logits = _write_points(flat, index, point_logits).reshape([-1, c, h, w])
+            chosen.append(point_indices)
+        return logits, chosen
+
+
 @MODELS.register()
-class PointRendFPN(nn.Layer):
+class PointRendFPN(PointRendRefiner, nn.Layer):
     """ResNet + FPN + Semantic FPN coarse head + PointRend point head.
 
     Args:
@@ -90,6 +152,10 @@ class PointRendFPN(nn.Layer):
     Outputs (train): ``logits`` [B, C, H/4, W/4] coarse, ``point_logits`` [B, C, P],
     ``point_coords`` [B, P, 2] in [0, 1] (x, y). Outputs (eval): ``logits`` [B, C, H, W]
     refined, ``coarse_logits`` [B, C, H, W] bilinearly upsampled coarse logits.
+
+    Parity hooks: ``forward(image, point_coords=...)`` trains on given points instead of
+    sampled ones; :meth:`features` (FPN features and coarse logits), :meth:`refine` (refined
+    logits and the chosen point indices per step) and :meth:`point_logits` are public.
 
     The eval forward survives ``paddle.jit.to_static`` with ``InputSpec([None, 3, H, W])``
     (H and W fixed: padding and subdivision use Python ints); a saved program returns the dict
@@ -128,37 +194,34 @@ class PointRendFPN(nn.Layer):
         self.subdivision_num_points = int(subdivision_num_points)
         self.size_divisibility = int(size_divisibility)
 
-    def _features(self, image):
-        feats = self.fpn(self.backbone(image))  # {"p2": [B, 256, H/4, W/4], ...}
-        return feats, self.coarse_sem_seg_head(feats)  # coarse: [B, C, H/4, W/4]
+    def features(self, image):
+        """image [B, 3, H, W] -> (FPN features {"p2": [B, 256, H/4, W/4], ...}, coarse logits
+        [B, C, H/4, W/4])."""
+        feats = self.fpn(self.backbone(image))
+        return feats, self.coarse_sem_seg_head(feats)
 
-    def _fine_features(self, feats, point_coords):
-        parts = [point_sample(feats[f], point_coords, align_corners=False)
-                 for f in self.point_in_features]
-        return parts[0] if len(parts) == 1 else paddle.concat(parts, axis=1)  # [B, 256, P]
+    def forward(self, image, point_coords=None):
+        """image: float [B, 3, H, W] normalized -> dict of outputs (see class docstring).
 
-    def forward(self, image):
-        """image: float [B, 3, H, W] normalized -> dict of outputs (see class docstring)."""
+        ``point_coords`` (training only): float [B, P, 2] (x, y in [0, 1]) points for the
+        point head instead of the uncertainty-sampled ones (e.g. recorded from detectron2).
+        """
         h, w = image.shape[2], image.shape[3]
         d = self.size_divisibility
         if self.training:
             if h % d or w % d:
                 raise ValueError(f"PointRendFPN: training input {h}x{w} must be divisible by "
                                  f"{d}; crop to e.g. 512x1024 (RandomPaddingCrop)")
-            feats, coarse = self._features(image)
-            point_coords = get_uncertain_point_coords_with_randomness(
-                coarse, calculate_uncertainty, self.train_num_points, self.oversample_ratio,
-                self.importance_sample_ratio)  # [B, P, 2]
-            coarse_features = point_sample(coarse, point_coords, align_corners=False)
-            point_logits = self.point_head(self._fine_features(feats, point_coords),
-                                           coarse_features)  # [B, C, P]
+            feats, coarse = self.features(image)
+            point_coords = self.training_points(coarse, point_coords)  # [B, P, 2]
+            point_logits = self.point_logits(feats, coarse, point_coords)  # [B, C, P]
             return {"logits": coarse, "point_logits": point_logits, "point_coords": point_coords}
 
         pad_h, pad_w = (-h) % d, (-w) % d
         if pad_h or pad_w:  # zero padding at the bottom/right, as detectron2's ImageList
             image = F.pad(image, [0, pad_w, 0, pad_h], mode="constant", value=0.0)
-        feats, coarse = self._features(image)
-        logits = self._subdivide(feats, coarse)
+        feats, coarse = self.features(image)
+        logits, _ = self.refine(feats, coarse)
         full_h, full_w = h + pad_h, w + pad_w
         logits = self._resize(logits, full_h, full_w)
         coarse_up = self._resize(coarse, full_h, full_w)
@@ -172,24 +235,6 @@ class PointRendFPN(nn.Layer):
         if x.shape[2] == h and x.shape[3] == w:
             return x
         return F.interpolate(x, size=[h, w], mode="bilinear", align_corners=False)
-
-    def _subdivide(self, feats, coarse):
-        """Adaptive subdivision: upsample x2, re-predict the most uncertain cells, repeat."""
-        logits = coarse
-        c = self.num_classes
-        for _ in range(self.subdivision_steps):
-            logits = F.interpolate(logits, scale_factor=2, mode="bilinear", align_corners=False)
-            _, _, h, w = logits.shape
-            uncertainty = calculate_uncertainty(logits)  # [B, 1, h, w]
-            point_indices, point_coords = get_uncertain_point_coords_on_grid(
-                uncertainty, self.subdivision_num_points)  # [B, P], [B, P, 2]
-            coarse_features = point_sample(coarse, point_coords, align_corners=False)
-            point_logits = self.point_head(self._fine_features(feats, point_coords),
-                                           coarse_features)  # [B, C, P]
-            index = point_indices.unsqueeze(1).expand([-1, c, -1])  # [B, C, P]
-            flat = logits.reshape([-1, c, h * w])
-            logits = _write_points(flat, index, point_logits).reshape([-1, c, h, w])
-        return logits
 
 
 def _write_points(flat, index, point_logits):

@@ -142,10 +142,13 @@ def test_eval_subdivision_rewrites_only_uncertain_cells(model):
             ref[b][:, sel[b]] = plog[b]
         model.subdivision_steps = 1
         try:
-            got = model._subdivide(feats, coarse).numpy().reshape(2, 5, -1)
+            got, chosen = model.refine(feats, coarse)      # public parity hook
+            got = got.numpy().reshape(2, 5, -1)
         finally:
             model.subdivision_steps = 2
     np.testing.assert_allclose(got, ref, atol=1e-4)
+    assert len(chosen) == 1 and list(chosen[0].shape) == [2, 300]
+    np.testing.assert_array_equal(np.sort(chosen[0].numpy(), 1), np.sort(sel, 1))
     assert list(out["logits"].shape) == [2, 5, 64, 128]
     assert list(out["coarse_logits"].shape) == [2, 5, 64, 128]
     np.testing.assert_allclose(out["coarse_logits"].numpy(),

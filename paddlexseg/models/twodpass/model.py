@@ -25,7 +25,7 @@ from .resnet_fcn import ResNetFCN
 from .spvcnn import SPVCNN
 from .xmodal import xModalKD
 
-__all__ = ["TwoDPASS", "tta_views", "scan_predictions"]
+__all__ = ["TwoDPASS", "TwoDPASSImage", "tta_views", "scan_predictions"]
 
 
 def tta_views(num_vote, scales=(1.0, 0.95, 1.05)):
@@ -70,12 +70,16 @@ class TwoDPASS(nn.Layer):
         baseline_only: build the 3D network only (vanilla training, no 2D branch).
         num_vote: test-time augmentation views in eval mode (1 = off; the paper uses 12).
         vote_scales: x/y scale factors cycled over the views.
+        return_features: also return ``img_features`` ({scale: [M, hidden_size]}, the 2D
+            branch's per-scale features at the image points) whenever the 2D branch runs (in
+            training, and in eval when ``img`` is given): a parity hook.
     """
 
     def __init__(self, num_classes=20, input_dims=4, hidden_size=64, scale_list=(2, 4, 8, 16),
                  spatial_shape=(1000, 1000, 60), min_volume=(-50.0, -50.0, -4.0),
                  max_volume=(50.0, 50.0, 2.0), backbone_2d="resnet34", pretrained_2d=None,
-                 baseline_only=False, num_vote=1, vote_scales=(1.0, 0.95, 1.05)):
+                 baseline_only=False, num_vote=1, vote_scales=(1.0, 0.95, 1.05),
+                 return_features=False):
         super().__init__()
         if int(num_vote) < 1:
             raise ValueError(f"TwoDPASS.num_vote: expected >= 1, got {num_vote}")
@@ -86,6 +90,7 @@ class TwoDPASS(nn.Layer):
         self.baseline_only = bool(baseline_only)
         self.num_vote = int(num_vote)
         self.vote_scales = tuple(float(s) for s in vote_scales)
+        self.return_features = bool(return_features)
         self.model_3d = SPVCNN(num_classes, input_dims, hidden_size, scale_list, spatial_shape,
                                min_volume, max_volume)
         if not self.baseline_only:
@@ -109,9 +114,12 @@ class TwoDPASS(nn.Layer):
         """
         batch_size = int(batch_idx.max().item()) + 1 if batch_idx.shape[0] else 1
         if not self.training and self.num_vote > 1:
-            return {"logits": self._vote(points, batch_idx, batch_size)}
+            outputs = {"logits": self._vote(points, batch_idx, batch_size)}
+            return self._eval_features(outputs, batch_idx, img, img_indices, point2img_index)
         out3d = self.model_3d(points, batch_idx, batch_size)
         outputs = {"logits": out3d["logits"]}
+        if not self.training:
+            return self._eval_features(outputs, batch_idx, img, img_indices, point2img_index)
         if self.training and not self.baseline_only:
             if img is None or img_indices is None or point2img_index is None:
                 raise ValueError("TwoDPASS: training the full model needs img, img_indices and "
@@ -121,6 +129,16 @@ class TwoDPASS(nn.Layer):
             img_feats = self.model_2d(img, img_indices, img_batch)
             outputs.update(self.fusion(img_feats, out3d["layers"], out3d["voxels"],
                                        point2img_index))
+            if self.return_features:
+                outputs["img_features"] = img_feats                          # {scale: [M, C]}
+        return outputs
+
+    def _eval_features(self, outputs, batch_idx, img, img_indices, point2img_index):
+        """Eval: add ``img_features`` with ``return_features`` and an image batch."""
+        if self.return_features and not self.baseline_only and img is not None and \
+                img_indices is not None and point2img_index is not None:
+            img_batch = paddle.gather(batch_idx, point2img_index)            # [M]
+            outputs["img_features"] = self.model_2d(img, img_indices, img_batch)
         return outputs
 
     def _vote(self, points, batch_idx, batch_size):
@@ -136,6 +154,31 @@ class TwoDPASS(nn.Layer):
         total = sum(int(np.prod(p.shape)) for p in self.parameters())
         three_d = sum(int(np.prod(p.shape)) for p in self.model_3d.parameters())
         return {"total": total, "model_3d": three_d}
+
+
+@MODELS.register()
+class TwoDPASSImage(nn.Layer):
+    """The 2D branch of 2DPASS alone (``model_2d``): a parity hook and the target of
+    ``tools/convert_weights.py --arch 2dpass-small-2d`` (the ``model_2d.*`` keys of a
+    checkpoint), so the image network can be compared with the original on its own.
+
+    Args:
+        hidden_size: channels of the per-scale features (64 / 128 / 256).
+        backbone_2d: "resnet34". pretrained_2d: optional Paddle ResNet-34 weights.
+
+    ``forward(img, img_indices, img_batch=None)`` returns ``img_features`` ({scale: [M,
+    hidden_size]} for scales 2, 4, 8, 16 at the image points; ``img_batch`` defaults to image
+    0 for every point).
+    """
+
+    def __init__(self, hidden_size=64, backbone_2d="resnet34", pretrained_2d=None):
+        super().__init__()
+        self.model_2d = ResNetFCN(hidden_size, backbone_2d, pretrained_2d)
+
+    def forward(self, img, img_indices, img_batch=None):
+        if img_batch is None:
+            img_batch = paddle.zeros([img_indices.shape[0]], "int64")
+        return {"img_features": self.model_2d(img, img_indices, img_batch)}
 
 
 def scan_predictions(logits, batch, unseen=None):
