@@ -15,13 +15,16 @@ NaN/inf records too, predicted as the data set's ``unseen_points`` says
 ``.label`` files ``tools/predict.py`` writes.
 """
 import numpy as np
+import paddle
 
 from ..registry import METRICS, ConfigError
 from .base import Metric
 from .colorize import colorize_labels, stack_images
 from .iou import confusion_matrix, iou_from_confusion
 
-__all__ = ["PointIoU", "bev_image"]
+__all__ = ["PointIoU", "bev_image", "DEFINITIONS"]
+
+DEFINITIONS = ("semantickitti", "nuscenes")
 
 
 def bev_image(xyz, labels, colors, size=256, extent=50.0):
@@ -57,12 +60,21 @@ class PointIoU(Metric):
             class is a miss. True: such points are dropped (2DPASS's internal
             ``fast_hist_crop``; for reproducing its logged numbers only).
         logits_key: the model output holding the [N, C] point logits.
+        definition: "semantickitti" (default; semantic-kitti-api) or "nuscenes" (nuscenes-devkit
+            ``eval/lidarseg``: predictions never take an ignored class -- the devkit refuses
+            them, so the argmax runs over the other classes --, the ignored class's row and
+            column are zeroed, and a class absent from ground truth and prediction has no IoU
+            and is left out of the mean, ``np.nanmean``).
     """
 
     main = "mIoU"
 
     def __init__(self, label_config="semantic-kitti", class_names=None, ignore=None,
-                 zero_ignored_rows=False, logits_key="logits"):
+                 zero_ignored_rows=False, logits_key="logits", definition="semantickitti"):
+        if definition not in DEFINITIONS:
+            raise ConfigError(f"metric.definition: expected one of {', '.join(DEFINITIONS)}, got "
+                              f"{definition!r}")
+        self.definition = definition
         self.colors = None
         if class_names is not None:
             self.class_names = [str(c) for c in class_names]
@@ -101,6 +113,10 @@ class PointIoU(Metric):
         if logits.ndim != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(f"PointIoU: expected logits [N, {self.num_classes}], got "
                              f"{list(logits.shape)}")
+        if self.definition == "nuscenes":                  # devkit: predictions in 1..C-1
+            offset = np.zeros(self.num_classes, np.float32)
+            offset[self.ignore] = -np.inf
+            logits = logits.astype("float32") + paddle.to_tensor(offset)
         pred = logits.argmax(axis=1).numpy().astype(np.int64)          # [N]
         labels = batch.labels.numpy().astype(np.int64).reshape(-1)     # [N]
         if pred.shape != labels.shape:
@@ -131,15 +147,41 @@ class PointIoU(Metric):
             self._unseen.append((rec.labels.shape[0] - fed, int(rec.nonfinite_src.size),
                                  rec.unseen))
 
+    def _scores(self):
+        """(iou [C], mIoU, acc) under the configured definition."""
+        if self.definition == "semantickitti":
+            return iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
+        conf = self.conf.astype(np.float64)                # nuscenes-devkit ConfusionMatrix
+        conf[self.ignore, :] = 0
+        conf[:, self.ignore] = 0
+        tp = np.diag(conf)
+        union = conf.sum(0) + conf.sum(1) - tp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = tp / union                               # nan where the class is absent
+        include = [c for c in range(self.num_classes) if c not in self.ignore]
+        valid = [c for c in include if not np.isnan(iou[c])]
+        miou = float(np.mean(iou[valid])) if valid else float("nan")
+        total = conf.sum()
+        return iou, miou, float(tp.sum() / total) if total else float("nan")
+
     def convention(self):
         """One line naming the definition the printed numbers follow."""
+        if self.definition == "nuscenes":
+            return ("nuScenes-lidarseg definition (nuscenes-devkit eval/lidarseg): predictions "
+                    "exclude the ignored class, its row and column are zeroed, a class absent "
+                    "from ground truth and prediction has no IoU (nan) and is left out of the "
+                    "mean") + self._unseen_text()
         if self.zero_ignored_rows:
             head = ("2DPASS-internal convention (zero_ignored_rows: true): points predicted as "
                     "an ignored class are dropped, NOT the benchmark definition")
         else:
             head = ("SemanticKITTI benchmark definition (semantic-kitti-api evaluate_semantics.py):"
                     " a point predicted as an ignored class is a miss")
-        line = head + "; a class absent from ground truth and prediction counts as IoU 0"
+        return head + "; a class absent from ground truth and prediction counts as IoU 0" + \
+            self._unseen_text()
+
+    def _unseen_text(self):
+        line = ""
         if self._unseen:
             outside = sum(u[0] for u in self._unseen)
             bad = sum(u[1] for u in self._unseen)
@@ -149,7 +191,7 @@ class PointIoU(Metric):
         return line
 
     def compute(self):
-        iou, miou, acc = iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
+        iou, miou, acc = self._scores()
         result = {"mIoU": miou, "acc": acc}
         for c, name in enumerate(self.class_names):
             if c not in self.ignore:
@@ -164,7 +206,7 @@ class PointIoU(Metric):
                                                     bev_image(xyz, gt, self.colors)])}
 
     def report(self):
-        iou, _, _ = iou_from_confusion(self.conf, self.ignore, self.zero_ignored_rows)
+        iou, _, _ = self._scores()
         points = self.conf.sum(axis=0)
         width = max(len(n) for n in self.class_names)
         lines = [f"{'class':<{width}}  {'IoU':>6}  {'points':>10}"]

@@ -205,3 +205,39 @@ def test_cityscapes_label_id_pngs_score_as_cityscapesscripts(tmp_path, monkeypat
     result = ev.evaluateImgLists(preds, gts, ev.args)
     assert metric.compute()["mIoU"] == pytest.approx(result["averageScoreClasses"], abs=1e-9)
     assert "convention: Cityscapes definition" in metric.report()
+
+
+def devkit_lidarseg_miou(gt, pred, num_classes, ignore_idx=0):
+    """nuscenes-devkit ``eval/lidarseg/utils.py`` ``ConfusionMatrix``, transcribed."""
+    assert all((pred > 0) & (pred < num_classes))             # the devkit refuses class 0
+    count = np.bincount(num_classes * gt.astype(int) + pred, minlength=num_classes ** 2)
+    cm = count.reshape(num_classes, num_classes)              # rows = gt, cols = preds
+    cm[ignore_idx, :] = 0
+    cm[:, ignore_idx] = 0
+    inter = np.diagonal(cm)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / (cm.sum(1) + cm.sum(0) - inter).astype(np.float32)
+    return float(np.nanmean(iou))
+
+
+def test_point_iou_nuscenes_definition_is_the_devkits():
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 1, 2, 3], 300)                    # class 4 absent everywhere
+    logits = rng.normal(size=(300, 5)).astype(np.float32)
+    logits[:40, 0] += 10                                       # class 0 would win here
+    logits[:, 4] -= 10
+    metric = PointIoU(label_config=None, class_names=list("uabcd"), definition="nuscenes")
+    metric.update({"logits": paddle_tensor(logits)}, _Points(labels))
+    pred = np.argmax(np.where(np.arange(5) == 0, -np.inf, logits), axis=1)
+    official = devkit_lidarseg_miou(labels, pred, 5)
+    assert metric.compute()["mIoU"] == pytest.approx(official, abs=1e-6)
+    assert np.isnan(metric.compute()["IoU/d"])
+    assert "nuScenes-lidarseg definition" in metric.report()
+    kitti = PointIoU(label_config=None, class_names=list("uabcd"))
+    kitti.update({"logits": paddle_tensor(logits)}, _Points(labels))
+    assert kitti.compute()["mIoU"] < official                  # absent class counts as 0 there
+
+
+def paddle_tensor(array):
+    import paddle
+    return paddle.to_tensor(array)
