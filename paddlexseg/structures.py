@@ -50,6 +50,9 @@ class ScanPoints:
         unproj_range: float32 [N] range of each point in metres.
         labels: int64 [N] learning-map labels (0 = ignored) or None without labels.
         path: the scan file, for error messages and predictions.
+        nonfinite_src, nonfinite_labels: int64 [K] for the NaN/inf records the reader dropped,
+            the point nearest in file order (whose prediction they take) and their labels; None
+            when the data set does not score them (training, corrupted scans).
     """
     proj_x: np.ndarray
     proj_y: np.ndarray
@@ -57,6 +60,8 @@ class ScanPoints:
     labels: Optional[np.ndarray]
     path: str = ""
     points: Optional[np.ndarray] = None  # float32 [N, 4] x, y, z, remission (kept for predict/BEV)
+    nonfinite_src: Optional[np.ndarray] = None
+    nonfinite_labels: Optional[np.ndarray] = None
 
 
 @dataclass

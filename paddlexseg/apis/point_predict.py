@@ -146,7 +146,7 @@ def save_point_outputs(save_dir, item, points, valid, point_pred, learning_map_i
         every[~valid] = nonfinite_pred
         write_label_file(out["label"], every, np.ones_like(valid), learning_map_inv)
     else:
-        write_label_file(out["label"], point_pred, valid, learning_map_inv)
+        write_label_file(out["label"], point_pred, valid, learning_map_inv, fill="unlabeled")
     if bev:
         picture = bev_picture(points, point_pred, colors, bev_extent, bev_resolution)
         out["bev_png"] = save_png(os.path.join(save_dir, "visualization", item.sequence,

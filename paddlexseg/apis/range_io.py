@@ -212,14 +212,17 @@ def prediction_path(save_dir, item):
     return os.path.join(save_dir, "sequences", item.sequence, "predictions", item.name + ".label")
 
 
-def write_label_file(path, learning, valid, learning_map_inv):
+def write_label_file(path, learning, valid, learning_map_inv, fill="nearest"):
     """Write a benchmark ``.label``: raw ids (uint32) for every record of the ``.bin``.
 
     Args:
         path: output file (folders are created).
         learning: int [N] learning ids of the kept records.
-        valid: bool [N_file] records of the ``.bin`` that were kept; the others get raw id 0.
+        valid: bool [N_file] records of the ``.bin`` that were kept (NaN/inf ones were not).
         learning_map_inv: int [num_classes] LUT learning id -> raw id.
+        fill: the records not kept get the prediction of the nearest kept record in file
+            order ("nearest", the earlier on a tie; what validation scores) or raw id 0
+            ("unlabeled").
 
     Returns:
         uint32 [N_file] the raw ids written.
@@ -235,6 +238,9 @@ def write_label_file(path, learning, valid, learning_map_inv):
                          f"{int(valid.sum())} kept points")
     raw = np.zeros(valid.shape[0], dtype=np.uint32)
     raw[valid] = lut[learning].astype(np.uint32)
+    if fill == "nearest" and learning.size and not valid.all():
+        from ..metrics.point_fill import nearest_valid_record
+        raw[~valid] = raw[valid][nearest_valid_record(valid)]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     raw.tofile(path)
     return raw

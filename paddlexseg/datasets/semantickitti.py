@@ -237,6 +237,11 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
         if labels is not None:
             sample["proj_labels"] = proj["proj_labels"]    # int64 [H, W]
             sample["point_labels"] = labels.astype(np.int64)   # int64 [N]
+            if self.mode != "train" and getattr(self.load, "__func__", None) is \
+                    SemanticKITTI.load:        # NaN/inf records, scored as the benchmark does
+                from .records import file_nonfinite
+                sample["nonfinite"] = file_nonfinite(scan_path, self.files[index][1],
+                                                     self.labels)
         return sample
 
     @staticmethod
@@ -248,7 +253,10 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
         scans = [ScanPoints(proj_x=s["proj_x"], proj_y=s["proj_y"],
                             unproj_range=s["unproj_range"],
                             labels=s.get("point_labels") if has_labels else None,
-                            path=s["path"], points=s["points"]) for s in samples]
+                            path=s["path"], points=s["points"],
+                            nonfinite_src=s["nonfinite"][0] if "nonfinite" in s else None,
+                            nonfinite_labels=s["nonfinite"][1] if "nonfinite" in s else None)
+                 for s in samples]
         return RangeBatch(
             range_img=to_tensor(np.stack([s["range_img"] for s in samples])),   # [B, 5, H, W]
             labels=to_tensor(np.stack([s["proj_labels"] for s in samples]))

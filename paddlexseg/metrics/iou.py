@@ -95,7 +95,9 @@ class RangeIoU(Metric):
     ``update(outputs, batch)`` reads ``outputs["logits"]`` [B, C, H, W] and a ``RangeBatch``
     (``labels``, ``proj_mask``, ``proj_range`` for KNN, and ``scans`` with per-point
     ``proj_x``, ``proj_y``, ``unproj_range``, ``labels``). A point outside the image
-    (``proj_x == -1``) is predicted as class 0, i.e. counted as a miss.
+    (``proj_x == -1``) is predicted as class 0, i.e. counted as a miss. NaN/inf records of the
+    file (``nonfinite_src``/``nonfinite_labels``) take the prediction of the nearest point in
+    file order, as ``tools/predict.py`` writes them.
     ``compute()`` returns ``mIoU``, ``acc``, ``IoU/<class>``, ``range_mIoU`` and, with KNN,
     ``mIoU_noknn``.
     """
@@ -144,13 +146,24 @@ class RangeIoU(Metric):
             inside = (px >= 0) & (py >= 0)
             pred = np.zeros(px.shape, np.int64)
             pred[inside] = argmax[b, py[inside], px[inside]]
-            self.conf_noknn += confusion_matrix(pred, scan.labels, self.num_classes)
+            self.conf_noknn += self._scan_confusion(pred, scan)
             if self.knn is not None:
                 pred = self._knn_predict(batch, b, scan, argmax_t, px, py, inside)
-            self.conf += confusion_matrix(pred, scan.labels, self.num_classes)
+            self.conf += self._scan_confusion(pred, scan)
         if self._picture is None:
             mask = labels[0] > 0 if batch.proj_mask is None else _numpy(batch.proj_mask[0])
             self._picture = (argmax[0], labels[0], np.asarray(mask).astype(bool))
+
+    def _scan_confusion(self, pred, scan):
+        """Confusion of one scan's points, plus its NaN/inf records (dropped by the reader,
+        scored by the benchmark) with the prediction of the nearest point in file order, as
+        ``tools/predict.py`` writes them."""
+        conf = confusion_matrix(pred, scan.labels, self.num_classes)
+        src = getattr(scan, "nonfinite_src", None)
+        nf_labels = getattr(scan, "nonfinite_labels", None)
+        if src is not None and nf_labels is not None and len(src):
+            conf += confusion_matrix(pred[np.asarray(src)], nf_labels, self.num_classes)
+        return conf
 
     def _knn_predict(self, batch, b, scan, argmax_t, px, py, inside):
         import paddle

@@ -125,3 +125,42 @@ def test_image_model_writes_label_id_train_id_and_color_pngs(tmp_path):
     with pytest.raises(ConfigError, match="--image_outputs applies to image models only"):
         predict(tiny_models.range_cfg("unused"), weights, str(tmp_path / "in"), save,
                 image_outputs=["color"])
+
+
+def test_range_val_equals_the_official_evaluator_with_nan_records(range_setup, tmp_path):
+    """NaN/inf records: predict writes the nearest record's class, val scores them the same
+    (issue 14 (2)); the official evaluator (np_ioueval) on the files gives val's mIoU."""
+    import copy
+    import shutil
+    from paddlexseg.datasets.label_config import load_label_config
+    from paddlexseg.engine.evaluate import evaluate
+    cfg, weights, model = range_setup
+    dst = tmp_path / "root" / "sequences" / "08"
+    shutil.copytree(os.path.join(cfg["val_dataset"]["root"], "sequences", "08"), dst,
+                    ignore=shutil.ignore_patterns("image_2"))
+    scan = dst / "velodyne" / "000001.bin"
+    pts = np.fromfile(scan, np.float32).reshape(-1, 4)
+    pts[[0, 7, 8, 500]] = np.inf
+    pts.tofile(scan)
+    cfg = copy.deepcopy(cfg)
+    cfg["val_dataset"]["root"] = str(tmp_path / "root")
+    cfg["metric"]["knn"] = None
+    dataset = builder.build_dataset(cfg, "val_dataset")
+    metric = builder.build_metric(cfg)
+    with pytest.warns(UserWarning, match="NaN/inf"):
+        val = evaluate(model, builder.build_loader(dataset, batch_size=1, num_workers=0), metric,
+                       progress=False)
+    assert metric.conf.sum() == sum(os.path.getsize(f) // 16 for f, _ in dataset.files)
+    predict(cfg, weights, str(tmp_path / "root"), str(tmp_path / "pred"), use_knn=False,
+            progress=False)
+    lut = load_label_config("semantic-kitti").learning_map
+    conf = np.zeros((20, 20), np.int64)
+    for f, label in dataset.files:
+        name = os.path.basename(f)[:-4] + ".label"
+        pred = np.fromfile(tmp_path / "pred" / "sequences" / "08" / "predictions" / name,
+                           np.uint32)
+        np.add.at(conf, (lut[pred & 0xFFFF], lut[np.fromfile(label, np.uint32) & 0xFFFF]), 1)
+    conf[:, 0] = 0
+    tp = np.diag(conf)
+    official = (tp / (conf.sum(0) + conf.sum(1) - tp + 1e-15))[1:].mean()
+    assert val["mIoU"] == pytest.approx(official, abs=1e-12)

@@ -77,14 +77,19 @@ def test_load_scan_projects_and_maps_ground_truth(synthetic_kitti, label_config)
 
 def test_label_file_round_trips_through_learning_map_inv(tmp_path, label_config):
     rng = np.random.default_rng(0)
-    learning = rng.integers(0, label_config.num_classes, 500)
+    learning = rng.integers(0, label_config.num_classes, 499)
     valid = np.ones(503, bool)
-    valid[[3, 100, 402]] = False  # records dropped for NaN/inf are written as raw id 0
+    valid[[3, 100, 101, 402]] = False  # records dropped for NaN/inf
     path = str(tmp_path / "sequences" / "08" / "predictions" / "000000.label")
     raw = write_label_file(path, learning, valid, label_config.learning_map_inv)
     semantic, instance = read_label(path, 503)
     np.testing.assert_array_equal(semantic, raw)
-    assert not instance.any() and (semantic[~valid] == 0).all()
+    # ... take the prediction of the nearest kept record in file order (the earlier on a tie)
+    assert not instance.any()
+    np.testing.assert_array_equal(semantic[[3, 100, 101, 402]], semantic[[2, 99, 102, 401]])
+    zero = write_label_file(path, learning, valid, label_config.learning_map_inv,
+                            fill="unlabeled")
+    assert (zero[~valid] == 0).all() and np.array_equal(zero[valid], raw[valid])
     np.testing.assert_array_equal(semantic[valid], label_config.learning_map_inv[learning])
     np.testing.assert_array_equal(label_config.map_labels(semantic[valid]), learning)
     # e.g. learning id 1 (car) is raw id 10, learning id 9 (road) raw id 40
