@@ -15,7 +15,8 @@ raw ids with ``learning_map_inv`` and write the benchmark layout of
 Every record gets a prediction: with ``val_dataset.unseen_points: nearest`` (the default) a
 point outside the volume takes the nearest fed point's class and a NaN/inf record the nearest
 finite record's (:mod:`paddlexseg.metrics.point_fill`); ``unseen_points: unlabeled`` writes
-raw id 0 (unlabeled, a miss for the benchmark) for them, as 2DPASS's test step leaves them. Test-time augmentation is the model's: ``model.num_vote`` views
+raw id 0 (unlabeled, a miss for the benchmark) for them, as 2DPASS's test step leaves them.
+Test-time augmentation is the model's: ``model.num_vote`` views
 averaged (``--opts model.num_vote=12`` for the paper's setting). Input scans are KITTI
 ``.bin`` files (float32 x, y, z, remission), so the data set of the config must be
 SemanticKITTI-like (:data:`POINT_DATASETS`).

@@ -11,7 +11,7 @@ Output layout (the SemanticKITTI benchmark's submission layout)::
 The sequence ``NN`` of a scan is read from its path when the scan lies in
 ``.../sequences/NN/velodyne/``; a loose scan gets the ``sequence`` argument (default ``00``).
 Each ``.label`` has one entry per record of the ``.bin``: records dropped for NaN/inf values
-are written as raw id 0 (unlabeled).
+get the prediction of the nearest kept record in file order (validation scores them so).
 """
 import os
 import re
