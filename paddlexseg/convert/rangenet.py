@@ -10,8 +10,9 @@ lidar-bonnetal's ``Segmentator.save_checkpoint`` writes three ``torch.save``'d s
     segmentation_head     -> head.*      1.weight / 1.bias (index 0 is the Dropout2d)
 
 A single file holding the whole ``Segmentator.state_dict()`` (keys ``backbone.*``,
-``decoder.*``, ``head.*``) is accepted as well. Names are kept, so the rules are prefix renames; the decoder's ``upconv`` ConvTranspose2d
-weights keep their layout (``conv_transpose``). The released archives (darknet21.tar.gz ...)
+``decoder.*``, ``head.*``) is accepted as well. Names are kept, so the rules are prefix
+renames; the decoder's ``upconv`` ConvTranspose2d weights keep their layout
+(``conv_transpose``). The released archives (darknet21.tar.gz ...)
 also hold ``arch_cfg.yaml``/``data_cfg.yaml``, which are not needed here. :func:`bonnetal_files`
 is shared with SqueezeSegV3, which saves its files the same way.
 """
