@@ -117,7 +117,8 @@ class Trainer:
                                              drop_last=bool(t["drop_last"]), seed=int(t["seed"]),
                                              rank=self.rank, world_size=self.world_size)
         self.loader = builder.build_loader(self.train_set, self.sampler,
-                                           num_workers=int(t["num_workers"]))
+                                           num_workers=t["num_workers"],
+                                           on_bad_sample=t["on_bad_sample"])
         self.accumulate = max(int(t["accumulate_steps"]), 1)
         self.iters_per_epoch = max(len(self.sampler) // self.accumulate, 1)
         if cfg.get("iters") is not None:
@@ -137,7 +138,8 @@ class Trainer:
         if self.do_eval:
             self.val_set = builder.build_dataset(cfg, "val_dataset")
             self.val_loader = builder.build_loader(self.val_set, batch_size=1,
-                                                   num_workers=int(t["num_workers"]))
+                                                   num_workers=t["num_workers"],
+                                                   on_bad_sample=t["on_bad_sample"])
             self.metric = builder.build_metric(cfg)
         self.start_iter, self.best, self.best_iter = 0, -math.inf, -1
         resume = self.resume_model
