@@ -278,6 +278,9 @@ class Trainer:
         finally:
             bar.close()
             self.vdl.close()
+        if self.loader.skipped_total:
+            self.logger.warning(f"on_bad_sample: skip: {self.loader.skipped_total} bad training "
+                                f"sample(s) were skipped in this run (see the warnings above)")
         return last_ckpt
 
 
