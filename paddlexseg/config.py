@@ -208,8 +208,14 @@ def load_config(path, opts=None):
 
 def save_config(cfg, path):
     """Write the resolved config as YAML (atomically)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        from .tool_errors import RunError  # here: tool_errors imports the data sets
+        raise RunError(f"cannot write {path}: {e.strerror or e}") from e
