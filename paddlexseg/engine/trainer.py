@@ -242,9 +242,11 @@ class Trainer:
         bar = tqdm(total=self.total_iters, initial=it, disable=not self.progress or self.rank,
                    desc="train", mininterval=2, dynamic_ncols=True)
         window, window_terms, tic, n_evals = [], {}, time.time(), 0
+        # the epoch advances per pass (not from ``it``): with on_bad_sample: skip a pass may
+        # give fewer steps than iters_per_epoch, and must not repeat its samples
+        epoch, within = divmod(it, self.iters_per_epoch)
         try:
             while it < self.total_iters:
-                epoch, within = divmod(it, self.iters_per_epoch)
                 self.sampler.set_epoch(epoch, skip_batches=within * self.accumulate)
                 if hasattr(self.train_set, "set_epoch"):
                     self.train_set.set_epoch(epoch)
@@ -301,6 +303,7 @@ class Trainer:
                         self._save(f"iter_{it}", it, keep=int(t["keep_checkpoint_max"]))
                     break
                 self.optimizer.clear_grad()
+                epoch, within = epoch + 1, 0
         except KeyboardInterrupt:
             self.logger.warning(f"interrupted at iteration {it}; saving a checkpoint first")
             self._save(f"iter_{it}", it, keep=int(t["keep_checkpoint_max"]))
