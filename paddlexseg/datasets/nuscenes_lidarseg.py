@@ -28,7 +28,7 @@ from .errors import DataError
 from .seeding import EpochSeeded
 from .label_config import LabelConfig, load_label_config
 from .semantickitti_fusion import (build_fusion_sample, build_sub_config, collate_fusion,
-                                   read_image)
+                                   read_image, require_image_points)
 
 __all__ = ["NuScenesLidarSeg", "nuscenes_label_config", "quaternion_to_matrix", "CAMERAS",
            "NUSCENES_LEARNING_MAP", "NUSCENES_CLASSES"]
@@ -279,6 +279,9 @@ class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
             project = self._projection(rec["lidar"], cam, (image.shape[1], image.shape[0]))
         sample = build_fusion_sample(points, labels, rng, train, self.volume, self.point_aug,
                                      self.image_aug, image, project, self.max_points)
+        if self.use_image:
+            require_image_points(sample, os.path.join(self.root, rec["lidar"]["filename"]),
+                                 os.path.join(self.root, cam["filename"]))
         sample["origin_len"] = points.shape[0]
         sample["path"] = rec["lidar"]["filename"]
         return sample
