@@ -133,3 +133,20 @@ def test_damaged_exported_model_is_a_data_error(tmp_path):
     folder, info = infer.load_deploy(str(tmp_path))
     with pytest.raises(DataError, match="model.json: cannot load the exported model"):
         infer.InferencePredictor(folder, info)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--beams", "0"], "beams (--beams) must be an integer >= 1, got 0"),
+    (["--azimuth_steps", "0"], "azimuth_steps (--azimuth_steps) must be an integer >= 8"),
+    (["--scans", "-1"], "--scans) must be an integer >= 1, got -1"),
+    (["--scans", "0"], "--scans) must be an integer >= 1, got 0"),
+    (["--images", "--image_scale", "0"], "--image_scale must be > 0"),
+])
+def test_generate_synthetic_validates_its_arguments(tmp_path, capsys, args, needle):
+    with pytest.raises(SystemExit) as exit_info:
+        run_tool(_tool_main("generate_synthetic"), ["--kind", "semantickitti", "--out",
+                                                    str(tmp_path / "g")] + args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err, err
+    assert not os.path.exists(tmp_path / "g" / "sequences")
