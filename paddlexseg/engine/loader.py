@@ -13,7 +13,8 @@ Why not ``paddle.io.DataLoader`` (Paddle 3.3.1, measured here):
 Here workers only run ``dataset[i]`` (NumPy) and send the samples back pickled; ``collate`` (which
 creates the tensors) runs in the main process. An exception in a sample reaches the main thread
 with its type and message (a ``DataError`` ends the tool with exit code 2 and one line), a worker
-that dies (killed, out of memory) ends the run with a clear message instead of a hang.
+that dies (killed, out of memory) ends the run with a RunError (one line, exit code 2) instead
+of a hang.
 
 Bad samples (``on_bad_sample``):
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..datasets.errors import DataError
 from ..registry import ConfigError
+from ..tool_errors import RunError
 from .logging import get_logger
 
 __all__ = ["SafeLoader", "BAD_SAMPLE_POLICIES", "SequentialBatches"]
@@ -163,7 +165,7 @@ class SafeLoader:
                 try:
                     result = pending.pop(0).result()
                 except cf.process.BrokenProcessPool:
-                    raise RuntimeError(
+                    raise RunError(
                         f"a data loader worker of {type(self.dataset).__name__} died unexpectedly "
                         f"(killed, or out of memory?); try a lower train.num_workers") from None
                 yield result

@@ -86,6 +86,19 @@ def test_skip_policy_warns_names_and_counts(workers, caplog):
         _drain(_BadToy(bug=[3]), workers, policy="skip")
 
 
+class _KilledWorker(toy.ToyDataset):
+    def __getitem__(self, idx):
+        if idx == 3:
+            os.kill(os.getpid(), 9)  # the OS kills a worker (out of memory)
+        return super().__getitem__(idx)
+
+
+def test_a_dead_worker_ends_the_pass():
+    from paddlexseg.tool_errors import RunError
+    with pytest.raises(RunError, match="worker of _KilledWorker died unexpectedly"):
+        _drain(_KilledWorker(num_samples=8), 2)
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="on_bad_sample"):
         build_loader(toy.ToyDataset(), on_bad_sample="ignore")
