@@ -126,11 +126,21 @@ _TEMP = re.compile(r".*\.(tmp|old)(\d+)$")
 
 def sweep_stale_temp(save_dir, logger=None):
     """Remove ``*.tmp<pid>`` / ``*.old<pid>`` files and folders left in ``save_dir`` by
-    processes that no longer run (a killed save, a full disk). Returns the removed paths."""
+    processes that no longer run (a killed save, a full disk); an ``X.old<pid>`` whose ``X`` is
+    missing is the last complete copy of ``X`` and is renamed back. Returns the removed paths."""
     removed = []
     for path in glob.glob(os.path.join(glob.escape(save_dir), "*")):
         m = _TEMP.fullmatch(os.path.basename(path))
         if not m or int(m.group(2)) == os.getpid() or pid_alive(int(m.group(2))):
+            continue
+        final = path[:-len(m.group(1) + m.group(2)) - 1]
+        if m.group(1) == "old" and not os.path.exists(final):
+            # killed between "move the previous checkpoint aside" and "move the new one in":
+            # the aside copy is the last complete one, so put it back
+            os.replace(path, final)
+            if logger is not None:
+                logger.warning(f"restored {final} from {os.path.basename(path)} (a save was "
+                               f"interrupted while replacing it)")
             continue
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -77,10 +77,15 @@ def test_sweep_removes_only_dead_processes_temp(tmp_path):
         os.makedirs(tmp_path / name)
     (tmp_path / f"config.yml.tmp{dead_pid}").write_text("")
     os.makedirs(tmp_path / "iter_4")
+    os.makedirs(tmp_path / "iter_2")
+    os.makedirs(tmp_path / f"best_model.old{dead_pid}")  # killed mid-replace: best_model gone
+    (tmp_path / f"best_model.old{dead_pid}" / "model.pdparams").write_text("w")
     removed = sorted(os.path.basename(p) for p in sweep_stale_temp(str(tmp_path)))
     assert removed == sorted([f"iter_4.tmp{dead_pid}", f"iter_2.old{dead_pid}",
                               f"config.yml.tmp{dead_pid}"])
-    assert sorted(os.listdir(tmp_path)) == sorted(["iter_4", f"iter_6.tmp{os.getpid()}"])
+    assert sorted(os.listdir(tmp_path)) == sorted(["iter_2", "iter_4", "best_model",
+                                                   f"iter_6.tmp{os.getpid()}"])
+    assert (tmp_path / "best_model" / "model.pdparams").read_text() == "w"
 
 
 def test_full_disk_removes_the_partial_folder_and_names_the_path(tmp_path, monkeypatch):
