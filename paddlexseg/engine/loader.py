@@ -95,7 +95,8 @@ class SafeLoader:
         dataset: map-style dataset (``__getitem__`` returns NumPy / plain Python values).
         batch_sampler: iterable of index lists with ``__len__`` (re-iterated every pass).
         collate: ``samples -> batch``, run in the main process.
-        num_workers: 0 reads in the main process; N > 0 forks N reader processes per pass.
+        num_workers: 0 reads in the main process; N > 0 forks N reader processes once and
+            reuses them in every pass (the epoch travels with each task: ``set_epoch``).
         on_bad_sample: ``error`` or ``skip`` (see the module docstring).
         prefetch: batches in flight per worker.
     """
@@ -115,6 +116,7 @@ class SafeLoader:
         self.prefetch = max(int(prefetch), 1)
         self.skipped_total = 0
         self.logger = get_logger()
+        self._pool = None
 
     def __len__(self):
         return len(self.batch_sampler)
@@ -147,10 +149,13 @@ class SafeLoader:
 
     def _reads_parallel(self):
         epoch = getattr(self.dataset, "epoch", None) if hasattr(self.dataset, "set_epoch") else None
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        base_seed = int(np.random.randint(0, 2 ** 31 - 1))
-        pool = cf.ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_worker_init,
-                                      initargs=(self.dataset, base_seed))
+        if self._pool is None:  # persistent: forked once, reused by every pass
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            base_seed = int(np.random.randint(0, 2 ** 31 - 1))
+            self._pool = cf.ProcessPoolExecutor(self.num_workers, mp_context=ctx,
+                                                initializer=_worker_init,
+                                                initargs=(self.dataset, base_seed))
+        pool = self._pool
         pending = []
         try:
             batches = iter(self.batch_sampler)
@@ -169,7 +174,23 @@ class SafeLoader:
                         f"a data loader worker of {type(self.dataset).__name__} died unexpectedly "
                         f"(killed, or out of memory?); try a lower train.num_workers") from None
                 yield result
-        finally:
+        except GeneratorExit:  # the consumer left the pass early: keep the workers
             for f in pending:
                 f.cancel()
+            raise
+        except BaseException:  # an error ends the run: stop the workers now
+            for f in pending:
+                f.cancel()
+            self.close()
+            raise
+
+    def close(self):
+        """Stop the worker processes (they are also stopped at interpreter exit)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

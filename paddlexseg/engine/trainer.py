@@ -228,6 +228,9 @@ class Trainer:
         try:
             return self._train()
         finally:
+            for loader in (getattr(self, "loader", None), getattr(self, "val_loader", None)):
+                if loader is not None:
+                    loader.close()
             if self.lock is not None:
                 self.lock.release()
 
