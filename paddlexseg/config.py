@@ -47,6 +47,7 @@ TRAIN_DEFAULTS = {
     "drop_last": True,
     "vis_interval": 1,          # log an image every N evaluations
     "data_init_batches": 0,     # >0: call model.init_from_data on this many batches first
+    "on_bad_sample": "error",   # error: a bad sample ends the run; skip: warn, count, go on
 }
 
 
@@ -109,8 +110,11 @@ def apply_opts(cfg, opts):
         if isinstance(node, list):
             idx = _index(node, last, key)
             node[idx] = value
-        else:
+        elif isinstance(node, dict):
             node[last] = value
+        else:
+            raise ConfigError(f"--opts {key}: '{'.'.join(parts[:-1])}' is "
+                              f"{type(node).__name__} {node!r}, not a mapping with keys")
     return cfg
 
 
@@ -128,12 +132,49 @@ def _child(node, part, path, create):
     if isinstance(node, list):
         return node[_index(node, part, path)]
     if not isinstance(node, dict):
-        raise ConfigError(f"--opts {path}: cannot set a key inside a {type(node).__name__}")
+        raise ConfigError(f"--opts {path}: cannot set a key inside a {type(node).__name__} "
+                          f"({node!r})")
     if part not in node or node[part] is None:
         if not create:
             raise ConfigError(f"{path}: missing")
         node[part] = {}
     return node[part]
+
+
+# value checks of the loop settings: (predicate, what is expected)
+_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool))
+_NUM = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+_CHECKS = {
+    "batch_size": (lambda v: _INT(v) and v >= 1, "an integer >= 1"),
+    "iters": (lambda v: v is None or (_INT(v) and v >= 1), "an integer >= 1"),
+    "epochs": (lambda v: v is None or (_INT(v) and v >= 1), "an integer >= 1"),
+    "train.log_iters": (lambda v: _INT(v) and v >= 1, "an integer >= 1"),
+    "train.eval_interval": (lambda v: v is None or (_INT(v) and v >= 1), "an integer >= 1"),
+    "train.save_interval": (lambda v: _INT(v) and v >= 1, "an integer >= 1"),
+    "train.keep_checkpoint_max": (_INT, "an integer (<= 0 keeps all)"),
+    "train.best_metric": (lambda v: v is None or isinstance(v, str), "a metric name"),
+    "train.amp": (lambda v: isinstance(v, bool), "true or false"),
+    "train.accumulate_steps": (lambda v: _INT(v) and v >= 1, "an integer >= 1"),
+    "train.num_workers": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "train.seed": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "train.clip_grad_norm": (lambda v: v is None or (_NUM(v) and v > 0), "a number > 0"),
+    "train.drop_last": (lambda v: isinstance(v, bool), "true or false"),
+    "train.vis_interval": (lambda v: _INT(v) and v >= 1, "an integer >= 1"),
+    "train.data_init_batches": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "train.on_bad_sample": (lambda v: v in ("error", "skip"), "'error' or 'skip'"),
+}
+
+
+def _check_values(cfg, path):
+    for key, (ok, expected) in _CHECKS.items():
+        node, parts = cfg, key.split(".")
+        for part in parts[:-1]:
+            node = node.get(part, {})
+        if parts[-1] not in node:
+            continue
+        value = node[parts[-1]]
+        if not ok(value):
+            raise ConfigError(f"{path}: '{key}' must be {expected}, got {value!r}")
 
 
 def validate(cfg, path="config"):
@@ -154,6 +195,7 @@ def validate(cfg, path="config"):
         raise ConfigError(f"{path}: give either 'iters' or 'epochs', not both")
     if "losses" in cfg and not isinstance(cfg["losses"], list):
         raise ConfigError(f"{path}: 'losses' must be a list of mappings")
+    _check_values(cfg, path)
     return cfg
 
 
@@ -166,8 +208,14 @@ def load_config(path, opts=None):
 
 def save_config(cfg, path):
     """Write the resolved config as YAML (atomically)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        from .tool_errors import RunError  # here: tool_errors imports the data sets
+        raise RunError(f"cannot write {path}: {e.strerror or e}") from e

@@ -87,6 +87,28 @@ def check_kwargs(obj, kwargs, path):
         if key not in accepted:
             raise ConfigError(f"{path}.{key}: unknown key for {getattr(obj, '__name__', obj)}; "
                               f"accepted: {', '.join(accepted)}")
+        expected = _expected_kind(params[key])
+        if expected and not _is_kind(kwargs[key], expected):
+            raise ConfigError(f"{path}.{key}: expected {expected} for "
+                              f"{getattr(obj, '__name__', obj)}, got {kwargs[key]!r}")
+
+
+def _expected_kind(param):
+    """'a number' / 'true or false' from the annotation, else from the default value."""
+    kind = param.annotation if param.annotation is not param.empty else type(param.default)
+    if kind is bool:
+        return "true or false"
+    if kind in (int, float):
+        return "a number"
+    return None
+
+
+def _is_kind(value, expected):
+    if value is None:  # None stands for "use the default / disabled" in many constructors
+        return True
+    if expected == "true or false":
+        return isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 MODELS = Registry("model")

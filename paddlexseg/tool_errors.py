@@ -5,9 +5,15 @@ import sys
 from .datasets.errors import DataError
 from .registry import ConfigError
 
-__all__ = ["run_tool", "USER_ERRORS"]
+__all__ = ["run_tool", "USER_ERRORS", "RunError"]
 
-USER_ERRORS = (ConfigError, DataError, FileNotFoundError, FileExistsError)
+
+class RunError(RuntimeError):
+    """A run cannot go on for a reason outside the code: its save_dir is in use by another
+    run, the disk is full, a folder is not writable. The message names the path."""
+
+
+USER_ERRORS = (ConfigError, DataError, FileNotFoundError, FileExistsError, RunError)
 
 
 def run_tool(main, argv=None):

@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from paddlexseg.datasets.synthetic.camera import generate_semantickitti_fusion  # noqa: E402
+from paddlexseg.registry import ConfigError  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 from paddlexseg.datasets.synthetic.lidar_scenes import (  # noqa: E402
     DEFAULT_SEQUENCES, generate_semantickitti)
@@ -24,10 +25,13 @@ from paddlexseg.datasets.synthetic.lidar_scenes import (  # noqa: E402
 
 def _semantickitti(args):
     kwargs = dict(sequences=args.sequences or DEFAULT_SEQUENCES,
-                  scans_per_sequence=args.scans or 8, seed=args.seed, beams=args.beams,
+                  scans_per_sequence=8 if args.scans is None else args.scans, seed=args.seed,
+                  beams=args.beams,
                   azimuth_steps=args.azimuth_steps)
     if not args.images:
         return generate_semantickitti(args.out, **kwargs)
+    if not args.image_scale > 0:
+        raise ConfigError(f"--image_scale must be > 0, got {args.image_scale}")
     out = generate_semantickitti_fusion(args.out, scale=args.image_scale, **kwargs)
     summary = dict(out["scans"])
     summary["seconds"] = round(out["scans"]["seconds"] + out["images"]["seconds"], 2)

@@ -94,7 +94,12 @@ class InferencePredictor:
             else:
                 config.disable_onednn()
         config.disable_glog_info()
-        self.predictor = inference.create_predictor(config)
+        try:
+            self.predictor = inference.create_predictor(config)
+        except RuntimeError as e:  # Paddle's parse error of a damaged model file
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise DataError(f"{os.path.join(folder, info['model'])}: cannot load the exported "
+                            f"model ({first}); the file is damaged: export it again") from None
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self.output_op = info["output_op"]

@@ -50,13 +50,31 @@ def read_events(path, column_order="txyp", sensor_size=SENSOR_SIZE, on_outside="
         raise ValueError(f"column_order must be a permutation of 'txyp', got {column_order!r}")
     try:
         raw = np.load(path)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read an events .npy file ({e})") from None
+    except (OSError, ValueError, EOFError) as e:  # EOFError: a zero-byte or cut file
+        raise DataError(f"{path}: cannot read an events .npy file ({type(e).__name__}: "
+                        f"{e or 'empty file'})") from None
     if raw.ndim != 2 or raw.shape[1] != 4:
         raise DataError(f"{path}: expected events of shape [N, 4] ({column_order}), "
                         f"got shape {list(raw.shape)}")
     events = raw[:, [column_order.index(c) for c in "txyp"]]
+    _check_time_precision(events[:, 0], raw.dtype, path)
     return event_tf.check_events(events, sensor_size, path, on_outside, on_unsorted)
+
+
+MAX_TIME_SPACING = 1e-4  # s: coarser float timestamps than this are refused
+
+
+def _check_time_precision(t, dtype, path):
+    """Refuse timestamps stored in a float type too narrow for their magnitude (float32
+    Unix-epoch seconds are spaced 128 s apart: every event of a sample gets the same time)."""
+    if not np.issubdtype(dtype, np.floating) or np.dtype(dtype).itemsize >= 8 or t.size == 0:
+        return
+    top = np.asarray(np.abs(t).max(), dtype=dtype)
+    spacing = float(np.spacing(top))
+    if spacing > MAX_TIME_SPACING:
+        raise DataError(f"{path}: timestamps are stored as {np.dtype(dtype).name}, which at "
+                        f"their magnitude ({float(top):.6g} s) resolves only {spacing:.3g} s; "
+                        f"store the events as float64 (or times relative to the sequence start)")
 
 
 def split_events(t, events_per_sample=15000, time_window=None, t0=None):

@@ -29,7 +29,7 @@ from .seeding import EpochSeeded
 from .label_config import LabelConfig, load_label_config
 from ..metrics.point_fill import check_unseen_mode
 from .semantickitti_fusion import (build_fusion_sample, build_sub_config, collate_fusion,
-                                   read_image)
+                                   read_image, require_image_points)
 
 __all__ = ["NuScenesLidarSeg", "nuscenes_label_config", "quaternion_to_matrix", "CAMERAS",
            "NUSCENES_LEARNING_MAP", "NUSCENES_CLASSES"]
@@ -285,6 +285,9 @@ class NuScenesLidarSeg(EpochSeeded, paddle.io.Dataset):
         sample = build_fusion_sample(points, labels, rng, train, self.volume, self.point_aug,
                                      self.image_aug, image, project, self.max_points,
                                      self.unseen_points)
+        if self.use_image:
+            require_image_points(sample, os.path.join(self.root, rec["lidar"]["filename"]),
+                                 os.path.join(self.root, cam["filename"]))
         sample["origin_len"] = points.shape[0]
         sample["path"] = rec["lidar"]["filename"]
         return sample

@@ -31,7 +31,7 @@ from ..metrics.point_fill import check_unseen_mode
 from .semantickitti import check_mode_and_sequences, list_scans, load_scan_labels
 
 __all__ = ["SemanticKITTIFusion", "read_calib", "read_image", "build_fusion_sample",
-           "collate_fusion", "build_sub_config"]
+           "collate_fusion", "build_sub_config", "check_image_size", "require_image_points"]
 
 
 
@@ -62,6 +62,9 @@ def read_calib(path):
         if key not in values or values[key].size != 12:
             raise DataError(f"{path}: expected a '{key}:' line with 12 numbers (a 3 x 4 "
                             f"matrix), found keys {sorted(values)}")
+        if not np.isfinite(values[key]).all():
+            raise DataError(f"{path}: the '{key}:' line holds NaN or infinite values; points "
+                            f"cannot be projected into the image (2DPASS's 2D branch)")
     tr = np.eye(4)
     tr[:3] = values["Tr"].reshape(3, 4)
     return {"P2": values["P2"].reshape(3, 4), "Tr": tr}
@@ -79,6 +82,27 @@ def read_image(path):
     except OSError as err:
         raise DataError(f"{path}: cannot read the image ({err}); expected a PNG/JPEG "
                         f"file") from None
+
+
+def check_image_size(image_path, size, principal, tolerance=0.2):
+    """DataError when an image's (width, height) is far from what its calibration implies
+    (KITTI's principal point lies near the image centre: size ~ 2 * (cx, cy)), e.g. an image
+    resized after calibration: its points would land on the wrong pixels or none."""
+    implied = 2.0 * np.asarray(principal, dtype=np.float64)
+    ratio = np.asarray(size, dtype=np.float64) / np.maximum(implied, 1e-9)
+    if np.any(np.abs(ratio - 1.0) > tolerance):
+        raise DataError(f"{image_path}: image is {size[0]} x {size[1]} pixels but the "
+                        f"calibration's principal point ({principal[0]:.1f}, {principal[1]:.1f}) "
+                        f"implies about {implied[0]:.0f} x {implied[1]:.0f}; use the original "
+                        f"camera images (or matching P2)")
+
+
+def require_image_points(sample, scan_path, image_path):
+    """DataError when no point of the sample lands in its (cropped) image: 2DPASS would
+    silently train without its 2D branch (seg_2d and xm losses of 0)."""
+    if sample["img_indices"].shape[0] == 0:
+        raise DataError(f"{scan_path}: no point projects into the camera image {image_path} "
+                        f"(check calib.txt P2/Tr and the image); 2DPASS needs image points")
 
 
 def build_sub_config(cfg, cls, path, default=None):
@@ -218,12 +242,13 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
             raise DataError(f"{os.path.join(self.root, 'sequences')}: folder not found; "
                             f"expected the SemanticKITTI layout <root>/sequences/NN/velodyne")
         self.files = list_scans(self.root, self.sequences, with_labels=mode != "test")
-        self.proj_matrix = {}
+        self.proj_matrix, self.principal = {}, {}
         if self.use_image:
             for seq in self.sequences:
                 calib = read_calib(os.path.join(self.root, "sequences", f"{seq:02d}",
                                                 "calib.txt"))
                 self.proj_matrix[seq] = calib["P2"] @ calib["Tr"]       # [3, 4]
+                self.principal[seq] = calib["P2"][:2, 2]               # (cx, cy) pixels
             for scan, _ in self.files:
                 image = self.image_path(scan)
                 if not os.path.isfile(image):
@@ -258,6 +283,7 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
             seq = int(os.path.basename(os.path.dirname(os.path.dirname(scan_path))))
             size = (image.shape[1], image.shape[0])
             matrix = self.proj_matrix[seq]
+            check_image_size(self.image_path(scan_path), size, self.principal[seq])
 
             def project(xyz):
                 return project_to_image(xyz, matrix, size)
@@ -268,6 +294,8 @@ class SemanticKITTIFusion(EpochSeeded, paddle.io.Dataset):
         sample = build_fusion_sample(points, labels, rng, self.mode == "train", self.volume,
                                      self.point_aug, self.image_aug, image, project,
                                      self.max_points, self.unseen_points, nonfinite)
+        if self.use_image:
+            require_image_points(sample, scan_path, self.image_path(scan_path))
         sample["origin_len"] = points.shape[0]
         sample["path"] = scan_path
         return sample

@@ -1,4 +1,6 @@
 """Multi-scale and flip test-time augmentation for image models (PaddleSeg's ``--aug_eval``)."""
+import inspect
+
 import paddle
 import paddle.nn.functional as F
 
@@ -23,6 +25,13 @@ class AugmentedInference(paddle.nn.Layer):
         super().__init__()
         if not scales or any(float(s) <= 0 for s in scales):
             raise ConfigError(f"--scales: expected positive factors, got {scales!r}")
+        names = [n for n, p in inspect.signature(model.forward).parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if names[:1] != ["image"] or any(inspect.signature(model.forward).parameters[n].default
+                                         is inspect.Parameter.empty for n in names[1:]):
+            raise ConfigError(f"--aug_eval: multi-scale/flip evaluation is for image models "
+                              f"(forward(image)); {type(model).__name__} takes {names}, so "
+                              f"--aug_eval/--scales/--flip_horizontal do not apply: drop them")
         self.model = model
         self.scales = [float(s) for s in scales]
         self.flip_horizontal = bool(flip_horizontal)

@@ -1,11 +1,8 @@
 """Build every component of a run from a resolved config dict."""
-import dataclasses
-
-import paddle
-
 from .. import load_all
 from ..losses.composer import LossComposer
 from ..registry import (DATASETS, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError)
+from .loader import SafeLoader, SequentialBatches
 
 __all__ = ["build_model", "build_dataset", "build_losses", "build_metric", "build_scheduler",
            "build_optimizer", "build_loader", "require"]
@@ -50,43 +47,17 @@ def build_optimizer(cfg, parameters, lr_scheduler):
                             learning_rate=lr_scheduler, parameters=parameters)
 
 
-class _FieldsCollate:
-    """Paddle's DataLoader silently drops batches that are not a list, tuple or dict, so the
-    dataset's batch dataclass travels as a dict of its fields and is rebuilt by BatchLoader."""
+def build_loader(dataset, batch_sampler=None, batch_size=1, num_workers=0,
+                 on_bad_sample="error"):
+    """A loader yielding ``dataset.collate(samples)`` batches (``paddlexseg.structures.Batch``).
 
-    def __init__(self, collate):
-        self.collate = collate
-
-    def __call__(self, samples):
-        batch = self.collate(samples)
-        out = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
-        out["__batch_class__"] = type(batch)
-        return out
-
-
-class BatchLoader:
-    """Iterates a ``paddle.io.DataLoader`` and yields the dataset's batch dataclasses."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def __iter__(self):
-        for fields in self.loader:
-            cls = fields.pop("__batch_class__")
-            yield cls(**fields)
-
-    def __len__(self):
-        return len(self.loader)
-
-
-def build_loader(dataset, batch_sampler=None, batch_size=1, num_workers=0):
-    """A loader yielding ``dataset.collate(samples)`` batches (``paddlexseg.structures.Batch``)."""
+    See :class:`paddlexseg.engine.loader.SafeLoader` (errors reach the main thread; workers
+    are forked reader processes; ``on_bad_sample``: ``error`` or ``skip``).
+    """
     collate = getattr(dataset, "collate", None)
     if collate is None:
         raise ConfigError(f"dataset {type(dataset).__name__} has no collate() function")
     if batch_sampler is None:
-        batch_sampler = paddle.io.BatchSampler(dataset, batch_size=batch_size, shuffle=False,
-                                               drop_last=False)
-    return BatchLoader(paddle.io.DataLoader(dataset, batch_sampler=batch_sampler,
-                                            collate_fn=_FieldsCollate(collate),
-                                            num_workers=num_workers, return_list=True))
+        batch_sampler = SequentialBatches(len(dataset), batch_size)
+    return SafeLoader(dataset, batch_sampler, collate, num_workers=num_workers,
+                      on_bad_sample=on_bad_sample)

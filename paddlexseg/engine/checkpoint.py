@@ -19,6 +19,9 @@ import shutil
 import numpy as np
 import paddle
 
+from ..datasets.errors import DataError
+from ..tool_errors import RunError
+
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "latest_checkpoint",
            "rng_state", "set_rng_state"]
 
@@ -61,14 +64,26 @@ def _unwrap(model):
 
 
 def _write_folder(final_dir, files):
-    """Write ``{filename: writer(path)}`` into a temp folder, then rename it to ``final_dir``."""
+    """Write ``{filename: writer(path)}`` into a temp folder, then rename it to ``final_dir``.
+
+    A failed write (full disk, no permission) removes the temp folder and raises RunError
+    naming the file; the previous ``final_dir`` stays untouched.
+    """
     parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
     tmp = f"{final_dir}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    for name, writer in files.items():
-        writer(os.path.join(tmp, name))
+    target = tmp
+    try:
+        os.makedirs(parent, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        for name, writer in files.items():
+            target = os.path.join(tmp, name)
+            writer(target)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(f"cannot save checkpoint {final_dir}: {e.strerror or e} while writing "
+                       f"{target}; the unfinished copy was removed and earlier checkpoints are "
+                       f"intact (free space on {parent} or pass another --save_dir)") from e
     old = None
     if os.path.exists(final_dir):
         old = f"{final_dir}.old{os.getpid()}"
@@ -79,7 +94,7 @@ def _write_folder(final_dir, files):
 
 
 def save_checkpoint(save_dir, name, model, optimizer=None, train_state=None, keep=None,
-                    scaler=None):
+                    scaler=None, run_id=None):
     """Save a checkpoint folder ``save_dir/name`` atomically; prune old ``iter_*`` folders.
 
     Args:
@@ -90,6 +105,8 @@ def save_checkpoint(save_dir, name, model, optimizer=None, train_state=None, kee
         train_state: picklable dict (iteration, epoch, best metric, ...); RNG states are added.
         keep: keep only the newest ``keep`` ``iter_*`` folders (None or <= 0: keep all).
         scaler: AMP GradScaler, saved when given.
+        run_id: id of the training run (kept across resumes). Pruning then removes only
+            ``iter_*`` folders of this run, never another run's in the same ``save_dir``.
     Returns:
         the checkpoint folder path.
     """
@@ -108,11 +125,30 @@ def save_checkpoint(save_dir, name, model, optimizer=None, train_state=None, kee
         with open(p, "wb") as f:
             pickle.dump(state, f)
     files["train_state.pkl"] = _pickle
+    if run_id is not None:
+        state["run_id"] = run_id
+
+        def _run_file(p):
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(str(run_id))
+        files[RUN_ID_FILE] = _run_file
     _write_folder(final_dir, files)
     if keep and keep > 0 and name.startswith("iter_"):
-        for old in _iter_dirs(save_dir)[:-keep]:
+        for old in [d for d in _iter_dirs(save_dir) if run_of(d) == run_id][:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return final_dir
+
+
+RUN_ID_FILE = "run_id"
+
+
+def run_of(ckpt_dir):
+    """The run id stored in a checkpoint folder, or None (older checkpoints have none)."""
+    try:
+        with open(os.path.join(ckpt_dir, RUN_ID_FILE), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 def _iter_dirs(save_dir):
@@ -141,21 +177,45 @@ def _check_state_dict(model, state, path, strict):
             msg.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}")
         if mismatched:
             msg.append(f"shape mismatches: {'; '.join(mismatched[:8])}")
-        raise ValueError(" ".join(msg))
+        raise DataError(" ".join(msg))
     return missing, unexpected
+
+
+def _load_file(path, what):
+    """``paddle.load`` (or unpickle) a checkpoint file; a truncated, empty or foreign file
+    raises DataError naming it instead of Paddle's chained tracebacks."""
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path}: the {what} file is empty (0 bytes); the checkpoint is "
+                        f"damaged: use another one")
+    try:
+        if path.endswith(".pkl"):
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+        else:
+            state = paddle.load(path)
+    except Exception as e:  # any parse failure of the file: Paddle raises many kinds
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        detail = f"{type(e).__name__}: {first}" if first else type(e).__name__
+        raise DataError(f"{path}: cannot read the {what} ({detail}); the file is truncated or "
+                        f"not a Paddle checkpoint") from None
+    if not isinstance(state, dict):
+        raise DataError(f"{path}: the {what} holds a {type(state).__name__}, expected a dict; "
+                        f"not a paddlexseg checkpoint file")
+    return state
 
 
 def load_model_weights(model, path, strict=True):
     """Load weights from a ``.pdparams`` file or a checkpoint folder into ``model``.
 
-    Raises ValueError naming the file and the missing/unexpected/mismatched keys.
+    Raises DataError (a ValueError) naming the file and the missing/unexpected/mismatched
+    keys, or saying that the file cannot be read.
     """
     if os.path.isdir(path):
         path = os.path.join(path, "model.pdparams")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model weights not found: {path} (expected a .pdparams file or a "
                                 f"checkpoint folder containing model.pdparams)")
-    state = paddle.load(path)
+    state = _load_file(path, "model weights")
     model = _unwrap(model)
     _check_state_dict(model, state, path, strict)
     model.set_state_dict(state)
@@ -169,13 +229,20 @@ def load_checkpoint(ckpt_dir, model, optimizer=None, scaler=None):
     for name in ("model.pdparams", "train_state.pkl"):
         if not os.path.isfile(os.path.join(ckpt_dir, name)):
             raise FileNotFoundError(f"--resume_model {ckpt_dir}: {name} is missing")
+    state = _load_file(os.path.join(ckpt_dir, "train_state.pkl"), "training state")
+    if not isinstance(state.get("iter"), int) or "rng" not in state:
+        raise DataError(f"{os.path.join(ckpt_dir, 'train_state.pkl')}: not a paddlexseg "
+                        f"training state (no 'iter' / 'rng' entries)")
     load_model_weights(model, ckpt_dir, strict=True)
     opt_path = os.path.join(ckpt_dir, "model.pdopt")
     if optimizer is not None and os.path.isfile(opt_path):
         inverse = {v: k for k, v in _param_name_map(_unwrap(model)).items()}
-        optimizer.set_state_dict(_rename_opt_state(paddle.load(opt_path), inverse))
-    with open(os.path.join(ckpt_dir, "train_state.pkl"), "rb") as f:
-        state = pickle.load(f)
+        opt_state = _load_file(opt_path, "optimizer state")
+        try:
+            optimizer.set_state_dict(_rename_opt_state(opt_state, inverse))
+        except (KeyError, ValueError, TypeError) as e:
+            raise DataError(f"{opt_path}: the optimizer state does not fit this optimizer "
+                            f"({type(e).__name__}: {e})") from None
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])

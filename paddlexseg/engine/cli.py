@@ -21,7 +21,8 @@ def _common(parser):
 
 def train_parser():
     p = _common(argparse.ArgumentParser(description="Train a paddlexseg model"))
-    p.add_argument("--save_dir", default="output", help="checkpoints, config.yml and vdl_log")
+    p.add_argument("--save_dir", help="checkpoints, config.yml and vdl_log (default: "
+                                      "output/<config file name>)")
     p.add_argument("--iters", type=int, help="override the config's iters")
     p.add_argument("--batch_size", type=int, help="samples per card")
     p.add_argument("--learning_rate", type=float, help="override lr_scheduler.learning_rate")

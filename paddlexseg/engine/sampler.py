@@ -24,6 +24,8 @@ class ResumableBatchSampler(BatchSampler):
                  world_size=1):
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = int(seed)

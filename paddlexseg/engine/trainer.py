@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from ..config import save_config
 from . import builder
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, run_of, save_checkpoint
 from .evaluate import evaluate
 from .logging import VisualDLWriter, get_logger
+from .run_lock import SaveDirLock, sweep_stale_temp
 from .sampler import ResumableBatchSampler
 
 __all__ = ["Trainer", "train_step", "Cadence", "amp_context"]
@@ -99,9 +100,32 @@ class Trainer:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.logger = get_logger(rank=self.rank)
+        self.lock = None
+        self.run_id = None
+
+    def _claim_save_dir(self):
+        """Rank 0 locks ``save_dir`` (refusing a live run), sweeps temp folders of dead runs
+        and picks the checkpoint to resume."""
+        if self.rank == 0:
+            self.lock = SaveDirLock(self.save_dir, self.logger).acquire()
+            sweep_stale_temp(self.save_dir, self.logger)
+        resume = self.resume_model
+        if resume == "auto":
+            resume = latest_checkpoint(self.save_dir)
+            if resume is None:
+                self.logger.info(f"--resume_model auto: no checkpoint in {self.save_dir}; "
+                                 f"starting from scratch")
+        elif latest_checkpoint(self.save_dir) and not resume:
+            self.logger.warning(
+                f"{self.save_dir} already holds checkpoints of another run (newest "
+                f"{os.path.basename(latest_checkpoint(self.save_dir))}); they are kept, but this "
+                f"run writes its own best_model and config.yml there. Use --resume_model auto "
+                f"to continue that run, or another --save_dir")
+        return resume
 
     def _setup(self):
         cfg, t = self.cfg, self.tcfg
+        resume = self._claim_save_dir()
         seed = int(t["seed"]) + self.rank
         paddle.seed(seed)
         np.random.seed(seed)
@@ -117,7 +141,8 @@ class Trainer:
                                              drop_last=bool(t["drop_last"]), seed=int(t["seed"]),
                                              rank=self.rank, world_size=self.world_size)
         self.loader = builder.build_loader(self.train_set, self.sampler,
-                                           num_workers=int(t["num_workers"]))
+                                           num_workers=t["num_workers"],
+                                           on_bad_sample=t["on_bad_sample"])
         self.accumulate = max(int(t["accumulate_steps"]), 1)
         self.iters_per_epoch = max(len(self.sampler) // self.accumulate, 1)
         if cfg.get("iters") is not None:
@@ -137,12 +162,11 @@ class Trainer:
         if self.do_eval:
             self.val_set = builder.build_dataset(cfg, "val_dataset")
             self.val_loader = builder.build_loader(self.val_set, batch_size=1,
-                                                   num_workers=int(t["num_workers"]))
+                                                   num_workers=t["num_workers"],
+                                                   on_bad_sample=t["on_bad_sample"])
             self.metric = builder.build_metric(cfg)
         self.start_iter, self.best, self.best_iter = 0, -math.inf, -1
-        resume = self.resume_model
-        if resume == "auto":
-            resume = latest_checkpoint(self.save_dir)
+        self.run_id = f"{int(time.time() * 1e3):x}-{os.getpid()}"
         if int(t["data_init_batches"]) > 0 and not resume:
             self._data_init(int(t["data_init_batches"]))
         if resume:
@@ -150,6 +174,7 @@ class Trainer:
             self.start_iter = int(state["iter"])
             self.best = state.get("best", -math.inf)
             self.best_iter = state.get("best_iter", -1)
+            self.run_id = state.get("run_id") or run_of(resume) or self.run_id
             self.scheduler.last_lr = self.scheduler.get_lr()  # the schedule may have changed
             self.logger.info(f"resumed from {resume} at iteration {self.start_iter}")
         self.train_model = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
@@ -173,7 +198,7 @@ class Trainer:
             return
         state = {"iter": it, "best": self.best, "best_iter": self.best_iter}
         save_checkpoint(self.save_dir, name, self.model, self.optimizer, state, keep=keep,
-                        scaler=self.scaler)
+                        scaler=self.scaler, run_id=self.run_id)
 
     def _evaluate(self, it, n_evals):
         if self.rank == 0:
@@ -200,6 +225,16 @@ class Trainer:
 
     def train(self):
         """Run the loop; returns the path of the last checkpoint."""
+        try:
+            return self._train()
+        finally:
+            for loader in (getattr(self, "loader", None), getattr(self, "val_loader", None)):
+                if loader is not None:
+                    loader.close()
+            if self.lock is not None:
+                self.lock.release()
+
+    def _train(self):
         self._setup()
         t = self.tcfg
         cadence = Cadence(self.total_iters, t["log_iters"], t["save_interval"],
@@ -210,9 +245,11 @@ class Trainer:
         bar = tqdm(total=self.total_iters, initial=it, disable=not self.progress or self.rank,
                    desc="train", mininterval=2, dynamic_ncols=True)
         window, window_terms, tic, n_evals = [], {}, time.time(), 0
+        # the epoch advances per pass (not from ``it``): with on_bad_sample: skip a pass may
+        # give fewer steps than iters_per_epoch, and must not repeat its samples
+        epoch, within = divmod(it, self.iters_per_epoch)
         try:
             while it < self.total_iters:
-                epoch, within = divmod(it, self.iters_per_epoch)
                 self.sampler.set_epoch(epoch, skip_batches=within * self.accumulate)
                 if hasattr(self.train_set, "set_epoch"):
                     self.train_set.set_epoch(epoch)
@@ -269,6 +306,7 @@ class Trainer:
                         self._save(f"iter_{it}", it, keep=int(t["keep_checkpoint_max"]))
                     break
                 self.optimizer.clear_grad()
+                epoch, within = epoch + 1, 0
         except KeyboardInterrupt:
             self.logger.warning(f"interrupted at iteration {it}; saving a checkpoint first")
             self._save(f"iter_{it}", it, keep=int(t["keep_checkpoint_max"]))
@@ -276,6 +314,9 @@ class Trainer:
         finally:
             bar.close()
             self.vdl.close()
+        if self.loader.skipped_total:
+            self.logger.warning(f"on_bad_sample: skip: {self.loader.skipped_total} bad training "
+                                f"sample(s) were skipped in this run (see the warnings above)")
         return last_ckpt
 
 

@@ -23,8 +23,8 @@ def validate(cfg, model_path, precision="fp32", progress=True, aug_eval=False, s
         model = AugmentedInference(model, scales, flip_horizontal)
         logger.info(f"aug_eval: scales {list(scales)}, flip_horizontal {flip_horizontal}")
     dataset = builder.build_dataset(cfg, "val_dataset")
-    loader = builder.build_loader(dataset, batch_size=1,
-                                  num_workers=int(cfg["train"]["num_workers"]))
+    loader = builder.build_loader(dataset, batch_size=1, num_workers=cfg["train"]["num_workers"],
+                                  on_bad_sample=cfg["train"]["on_bad_sample"])
     metric = builder.build_metric(cfg)
     logger.info(f"evaluating {path} on {len(dataset)} samples")
     results = evaluate(model, loader, metric, amp_context(precision), progress=progress)

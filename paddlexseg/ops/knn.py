@@ -98,7 +98,25 @@ def knn_backproject(proj_range, unproj_range, proj_argmax, px, py, num_classes, 
         return like(labels, proj_range)
     if num == 0:
         return like(labels, proj_range)
+    chunk = max(1, CHUNK_ELEMENTS // (search * search))
+    for start in range(0, num, chunk):  # bounded peak memory on huge scans
+        stop = min(start + chunk, num)
+        labels[start:stop] = _knn_labels(rng_img, point_range[start:stop], argmax_img,
+                                         col[start:stop], row[start:stop], num_classes, k,
+                                         search, sigma, cutoff)
+    return like(labels, proj_range)
 
+
+# [points x window] elements per chunk: ~2^22 keeps the temporaries near 100 MB whatever
+# the scan size (a 10-million-point scan otherwise needs ~8 GB)
+CHUNK_ELEMENTS = 2 ** 22
+
+
+def _knn_labels(rng_img, point_range, argmax_img, col, row, num_classes, k, search, sigma,
+                cutoff):
+    """The kNN vote for points that all lie inside the image; int64 [N] labels."""
+    height, width = rng_img.shape
+    num = point_range.shape[0]
     pad = (search - 1) // 2
     window = search * search
     center = (window - 1) // 2
@@ -133,5 +151,4 @@ def knn_backproject(proj_range, unproj_range, proj_argmax, px, py, num_classes, 
     # count votes per (point, class); class num_classes collects the invalid ones
     counts = np.bincount((np.arange(num)[:, None] * (num_classes + 1) + votes).ravel(),
                          minlength=num * (num_classes + 1)).reshape(num, num_classes + 1)
-    labels = counts[:, 1:num_classes].argmax(axis=1) + 1
-    return like(labels.astype(np.int64), proj_range)
+    return (counts[:, 1:num_classes].argmax(axis=1) + 1).astype(np.int64)

@@ -57,11 +57,13 @@ def evaluate_robustness(cfg, model_path=None, save_dir=None, corruptions=None,
     if model_path is not None:
         load_model_weights(model, model_path)
     workers = int(cfg.get("train", {}).get("num_workers", 0) or 0)
+    on_bad = cfg.get("train", {}).get("on_bad_sample", "error")
 
     def run(corruption, severity):
         run_cfg = _wrapped(cfg, corruption, severity, seed, beams)
         dataset = builder.build_dataset(run_cfg, "val_dataset")
-        loader = builder.build_loader(dataset, batch_size=1, num_workers=workers)
+        loader = builder.build_loader(dataset, batch_size=1, num_workers=workers,
+                                      on_bad_sample=on_bad)
         metric = builder.build_metric(run_cfg)
         return evaluate(model, loader, metric, progress=progress)[metric.main], metric.main
 

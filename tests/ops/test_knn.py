@@ -120,3 +120,18 @@ def test_bad_arguments():
         knn_backproject(proj_range, unproj_range, proj_argmax, px, py, 3)
     with pytest.raises(ValueError, match=r"\[N\]"):
         knn_backproject(proj_range, unproj_range, proj_argmax, px[:5], py, 4)
+
+
+def test_chunked_vote_equals_one_pass(monkeypatch):
+    """Huge scans are voted in chunks of points (bounded memory); the labels do not change."""
+    import paddlexseg.ops.knn as knn_mod
+    rng = np.random.default_rng(3)
+    h, w, n = 8, 32, 700
+    proj_range = np.where(rng.random((h, w)) < 0.2, -1.0, rng.uniform(1, 30, (h, w)))
+    argmax = rng.integers(0, 6, (h, w))
+    px, py = rng.integers(0, w, n), rng.integers(0, h, n)
+    unproj = rng.uniform(1, 30, n).astype(np.float32)
+    whole = knn_mod.knn_backproject(proj_range, unproj, argmax, px, py, 6)
+    monkeypatch.setattr(knn_mod, "CHUNK_ELEMENTS", 25 * 64)  # 64 points per chunk
+    np.testing.assert_array_equal(knn_mod.knn_backproject(proj_range, unproj, argmax, px, py, 6),
+                                  whole)

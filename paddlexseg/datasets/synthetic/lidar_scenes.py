@@ -235,9 +235,19 @@ def generate_semantickitti(root, sequences=DEFAULT_SEQUENCES, scans_per_sequence
     Returns:
         dict: root, scans per sequence name, total points, seconds taken.
     """
-    if int(scans_per_sequence) < 1:
-        raise ValueError(f"generate_semantickitti: scans_per_sequence must be >= 1, "
-                         f"got {scans_per_sequence}")
+    from ...registry import ConfigError
+    checks = {"scans_per_sequence (--scans)": (scans_per_sequence, 1),
+              "beams (--beams)": (beams, 1), "azimuth_steps (--azimuth_steps)": (azimuth_steps, 8)}
+    for name, (value, low) in checks.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"generate_semantickitti: {name} must be an integer >= {low}, "
+                              f"got {value!r}")
+    if any(int(s) < 0 for s in sequences) or len(set(int(s) for s in sequences)) == 0:
+        raise ConfigError(f"generate_semantickitti: sequences must be numbers >= 0, got "
+                          f"{list(sequences)!r}")
+    if not (float(max_range) > 0 and float(fov_up) > float(fov_down)):
+        raise ConfigError(f"generate_semantickitti: need max_range > 0 and fov_up > fov_down, "
+                          f"got {max_range}, {fov_up}, {fov_down}")
     start = time.time()
     sensor = LidarSensor(beams=int(beams), azimuth_steps=int(azimuth_steps),
                          max_range=float(max_range), fov_up=float(fov_up),
