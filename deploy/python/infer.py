@@ -16,6 +16,14 @@ Image models (``family: image``) read an image or a folder, apply the stored ``t
 resize to the exported input size when the image differs, and write ``label/`` and ``color/``
 PNGs at the image's size.
 
+Event models (``family: event``, Event-VPR) read an events ``.npy`` file or a folder, build the
+stored voxel grid and write one place descriptor ``.npy`` per file
+(``paddlexseg.apis.event_deploy``).
+
+``--backend onnxruntime`` runs ``model.onnx`` (``tools/export.py --format onnx``, ``pip install
+-e .[onnx]``) instead of the Paddle program, with the same pre- and post-processing
+(``paddlexseg.apis.backends``).
+
 oneDNN is off by default: on the Paddle 3.3.1 CPU build, its ``conv_activation_mkldnn_fuse_pass``
 crashes (segfault) while fusing convolution + LeakyReLU, which every DarkNet/SAC block has.
 """
@@ -35,14 +43,16 @@ from paddlexseg.apis.image_predict import (build_transforms, load_image, preproc
 from paddlexseg.apis.range_io import (RANGENET_KNN, backproject, build_projection,  # noqa: E402
                                       check_knn, load_scan, require_knn_op, resolve_scans)
 from paddlexseg.apis.range_predict import save_scan_outputs  # noqa: E402
+from paddlexseg.apis.backends import BACKENDS, OnnxRuntimePredictor, class_ids  # noqa: E402
+from paddlexseg.apis.event_deploy import infer_event  # noqa: E402
 from paddlexseg.datasets.errors import DataError  # noqa: E402
 from paddlexseg.registry import ConfigError  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 from paddlexseg.transforms.image import resize_linear  # noqa: E402
 
-_REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op",
-             "num_classes", "colors")
-_FAMILY_KEYS = {"range": ("projection", "label_config", "knn"), "image": ("transforms",)}
+_REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op")
+_FAMILY_KEYS = {"range": ("num_classes", "colors", "projection", "label_config", "knn"),
+                "image": ("num_classes", "colors", "transforms"), "event": ("events",)}
 
 
 def load_deploy(path):
@@ -98,16 +108,17 @@ class InferencePredictor:
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self.output_op = info["output_op"]
 
-    def __call__(self, x):
-        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+    def raw(self, x):
+        """float32 [B, C, H, W] -> the exported output (scores, labels or descriptors)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         self.input.reshape(list(x.shape))
         self.input.copy_from_cpu(x)
         self.predictor.run()
-        out = self.output.copy_to_cpu()
-        if self.output_op != "argmax":
-            out = out.argmax(axis=1)  # [B, C, H, W] scores or probabilities -> [B, H, W]
-        return out.astype(np.int64)
+        return self.output.copy_to_cpu()
+
+    def __call__(self, x):
+        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+        return class_ids(self.raw(x), self.output_op)
 
 
 def infer_range(predictor, info, args):
@@ -157,7 +168,7 @@ def infer_image(predictor, info, args):
 
 
 # deploy.yaml family -> inference loop
-INFERS = {"range": infer_range, "image": infer_image}
+INFERS = {"range": infer_range, "image": infer_image, "event": infer_event}
 
 
 def infer_parser():
@@ -168,6 +179,9 @@ def infer_parser():
                         "sequence's velodyne folder); image: an image or a folder")
     p.add_argument("--save_dir", default="output/infer", help="output folder")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--backend", default="paddle", choices=BACKENDS,
+                   help="paddle: Paddle Inference; onnxruntime: model.onnx of an export made "
+                        "with --format onnx (pip install -e .[onnx])")
     p.add_argument("--threads", type=int, default=2, help="CPU math threads")
     p.add_argument("--onednn", action="store_true",
                    help="enable oneDNN on CPU (crashes on conv + LeakyReLU in Paddle 3.3.1)")
@@ -188,7 +202,10 @@ def main(argv=None):
         raise DataError(f"{args.input}: give a scan or a velodyne folder; deploy.yaml does not "
                         f"know which sequences of a SemanticKITTI root to predict")
     start = time.time()
-    predictor = InferencePredictor(folder, info, args.device, args.threads, args.onednn)
+    if args.backend == "onnxruntime":
+        predictor = OnnxRuntimePredictor(folder, info, args.device, args.threads)
+    else:
+        predictor = InferencePredictor(folder, info, args.device, args.threads, args.onednn)
     outputs = INFERS[info["family"]](predictor, info, args)
     print(f"wrote {len(outputs)} predictions to {args.save_dir} in {time.time() - start:.1f} s",
           flush=True)

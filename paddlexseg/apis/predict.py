@@ -115,6 +115,10 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
         the summary dict of the family's predictor.
     """
     family = family_of(cfg, predict_only=True)
+    if family.name not in PREDICTORS:
+        raise ConfigError(f"model.type: tools/predict.py does not predict {family.name} models "
+                          f"({cfg['model'].get('type')}); evaluate with tools/val.py, or export "
+                          f"with tools/export.py and run deploy/python/infer.py")
     resolve, run = PREDICTORS[family.name]
     items = resolve(cfg, input_path, use_knn, bev, sequence)
     model = builder.build_model(cfg)
