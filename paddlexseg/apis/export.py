@@ -232,7 +232,7 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
     output_op = output_op or _export_section(cfg).get("output_op") or default_op
     if output_op not in family.output_ops:
         raise ConfigError(f"--output_op / export.output_op: expected one of "
-                          f"{', '.join(family.output_ops)} for a {family.name} model, got "
+                          f"{', '.join(family.output_ops)} for the {family.name} family, got "
                           f"{output_op!r}")
     if family.name == "event" and cfg["model"].get("quantization", "fixed") != "fixed":
         raise ConfigError("model.quantization: only 'fixed' (voxel grid input) is exported; the "
