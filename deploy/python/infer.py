@@ -43,8 +43,6 @@ from paddlexseg.apis.image_predict import (build_transforms, load_image, preproc
 from paddlexseg.apis.range_io import (RANGENET_KNN, backproject, build_projection,  # noqa: E402
                                       check_knn, load_scan, require_knn_op, resolve_scans)
 from paddlexseg.apis.range_predict import save_scan_outputs  # noqa: E402
-from paddlexseg.apis.backends import BACKENDS, OnnxRuntimePredictor, class_ids  # noqa: E402
-from paddlexseg.apis.event_deploy import infer_event  # noqa: E402
 from paddlexseg.datasets.errors import DataError  # noqa: E402
 from paddlexseg.registry import ConfigError  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
@@ -118,7 +116,16 @@ class InferencePredictor:
 
     def __call__(self, x):
         """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+        from paddlexseg.apis.backends import class_ids
         return class_ids(self.raw(x), self.output_op)
+
+
+def make_predictor(folder, info, args):
+    """The predictor of ``args.backend``: ``predictor(x)`` -> int64 class ids, ``.raw(x)``."""
+    if args.backend == "onnxruntime":
+        from paddlexseg.apis.backends import OnnxRuntimePredictor
+        return OnnxRuntimePredictor(folder, info, args.device, args.threads)
+    return InferencePredictor(folder, info, args.device, args.threads, args.onednn)
 
 
 def infer_range(predictor, info, args):
@@ -167,6 +174,12 @@ def infer_image(predictor, info, args):
     return outputs
 
 
+def infer_event(predictor, info, args):
+    """Write one place descriptor per events file (``paddlexseg.apis.event_deploy``)."""
+    from paddlexseg.apis.event_deploy import infer_event as run
+    return run(predictor, info, args)
+
+
 # deploy.yaml family -> inference loop
 INFERS = {"range": infer_range, "image": infer_image, "event": infer_event}
 
@@ -179,7 +192,7 @@ def infer_parser():
                         "sequence's velodyne folder); image: an image or a folder")
     p.add_argument("--save_dir", default="output/infer", help="output folder")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    p.add_argument("--backend", default="paddle", choices=BACKENDS,
+    p.add_argument("--backend", default="paddle", choices=("paddle", "onnxruntime"),
                    help="paddle: Paddle Inference; onnxruntime: model.onnx of an export made "
                         "with --format onnx (pip install -e .[onnx])")
     p.add_argument("--threads", type=int, default=2, help="CPU math threads")
@@ -202,10 +215,7 @@ def main(argv=None):
         raise DataError(f"{args.input}: give a scan or a velodyne folder; deploy.yaml does not "
                         f"know which sequences of a SemanticKITTI root to predict")
     start = time.time()
-    if args.backend == "onnxruntime":
-        predictor = OnnxRuntimePredictor(folder, info, args.device, args.threads)
-    else:
-        predictor = InferencePredictor(folder, info, args.device, args.threads, args.onednn)
+    predictor = make_predictor(folder, info, args)
     outputs = INFERS[info["family"]](predictor, info, args)
     print(f"wrote {len(outputs)} predictions to {args.save_dir} in {time.time() - start:.1f} s",
           flush=True)

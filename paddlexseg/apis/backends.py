@@ -47,7 +47,8 @@ class OnnxRuntimePredictor:
         folder: export folder. info: the ``Deploy`` dict (needs its ``onnx`` section).
         device: "cpu" (CPUExecutionProvider) or "gpu" (CUDAExecutionProvider, which needs the
             onnxruntime-gpu package).
-        threads: intra-op threads on CPU (inter-op: 1, sequential execution).
+        threads: intra-op threads on CPU (inter-op: 1, sequential execution); None: ONNX
+            Runtime's default (one per physical core).
     """
 
     def __init__(self, folder, info, device="cpu", threads=2):
@@ -60,7 +61,8 @@ class OnnxRuntimePredictor:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: the ONNX model named in deploy.yaml is missing")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
+        if threads:
+            options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # hide the converter's unused-initializer warnings

@@ -35,7 +35,7 @@ import numpy as np
 from ..registry import ConfigError
 
 __all__ = ["ONNX_OPSET", "OUTPUT_NAMES", "require_onnx", "output_names", "convert_to_onnx",
-           "patch_float_attributes", "paddle_inference_output"]
+           "convert_files", "export_layer", "patch_float_attributes", "paddle_inference_output"]
 
 ONNX_OPSET = 16
 OUTPUT_NAMES = {"argmax": "labels", "softmax": "probs", "none": "logits"}
@@ -174,30 +174,91 @@ def convert_to_onnx(save_dir, info, opset=None, check=True):
     import onnx
     import onnxruntime
     import paddle2onnx
-    opset = int(opset or ONNX_OPSET)
-    if opset < ONNX_OPSET:
-        raise ConfigError(f"--opset: {opset} is below {ONNX_OPSET}, the lowest opset this "
-                          f"export is checked with (GridSample appeared in opset 16)")
-    data = _convert(os.path.join(save_dir, info["model"]), os.path.join(save_dir, info["params"]),
-                    opset)
-    model = onnx.load_from_string(data)
     names = output_names(info)
-    if len(model.graph.output) != len(names):
-        raise RuntimeError(f"the converted model has {len(model.graph.output)} outputs, the "
-                           f"export names {len(names)}: {names}")
-    for value, name in zip(list(model.graph.output), names):
-        _rename(model, value.name, name)
-    _name_batch_axis(list(model.graph.input) + list(model.graph.output))
-    onnx.checker.check_model(model)
     path = os.path.join(save_dir, "model.onnx")
-    onnx.save(model, path)
-    section = {"model": "model.onnx", "opset": opset,
-               "input_names": [v.name for v in model.graph.input],
-               "output_names": names,
-               "dynamic_axes": {v.name: {0: BATCH_AXIS} for v in
-                                list(model.graph.input) + list(model.graph.output)},
+    io = convert_files(os.path.join(save_dir, info["model"]),
+                       os.path.join(save_dir, info["params"]), path, names, opset)
+    section = {"model": "model.onnx", "opset": io["opset"], "input_names": io["input_names"],
+               "output_names": names, "dynamic_axes": io["dynamic_axes"],
                "converter": f"paddle2onnx {paddle2onnx.__version__}, onnx {onnx.__version__}, "
                             f"checked with onnxruntime {onnxruntime.__version__}"}
     if check:
         section["check"] = _check(save_dir, info, path, names)
     return section
+
+
+def convert_files(program, params, path, names, opset=None):
+    """paddle2onnx of a saved program (``model.json`` + ``model.pdiparams``) to ``path``, with
+    the outputs renamed to ``names`` and the batch axis called ``batch``.
+
+    Returns:
+        dict: ``opset``, ``input_names``, ``dynamic_axes`` ({name: {0: "batch"}}).
+    """
+    require_onnx()
+    import onnx
+    opset = int(opset or ONNX_OPSET)
+    if opset < ONNX_OPSET:
+        raise ConfigError(f"--opset: {opset} is below {ONNX_OPSET}, the lowest opset this "
+                          f"export is checked with (GridSample appeared in opset 16)")
+    model = onnx.load_from_string(_convert(program, params, opset))
+    if len(model.graph.output) != len(names):
+        raise RuntimeError(f"the converted model has {len(model.graph.output)} outputs, the "
+                           f"export names {len(names)}: {names}")
+    for value, name in zip(list(model.graph.output), names):
+        _rename(model, value.name, name)
+    values = list(model.graph.input) + list(model.graph.output)
+    _name_batch_axis(values)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    dynamic = {v.name: {0: BATCH_AXIS} for v in values
+               if v.type.tensor_type.shape.dim and
+               v.type.tensor_type.shape.dim[0].dim_param == BATCH_AXIS}
+    return {"opset": opset, "input_names": [v.name for v in model.graph.input],
+            "dynamic_axes": dynamic}
+
+
+def export_layer(model, inputs, outputs, path, opset=None):
+    """Any dygraph model with named array inputs and dict outputs -> an ONNX file (benchmarks,
+    tests, families without a deploy loop yet).
+
+    Args:
+        model: ``model(**inputs)`` returns a dict holding ``outputs``; put it in eval mode.
+        inputs: {name: example np.ndarray}; the first axis is exported as ``batch``.
+        outputs: output keys, in order (also the ONNX output names).
+        path: the ``.onnx`` file to write (the Paddle program is saved beside it).
+        opset: ONNX opset (default :data:`ONNX_OPSET`).
+
+    Returns:
+        the :func:`convert_files` record (``opset``, ``input_names``, ``dynamic_axes``).
+    """
+    import paddle
+    require_onnx()
+    names, keys = list(inputs), list(outputs)
+    if not 1 <= len(names) <= 4:
+        raise ValueError(f"export_layer: 1 to 4 inputs are supported, got {names}")
+
+    class _Exported(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x0, x1=None, x2=None, x3=None):  # to_static needs named arguments
+            args = (x0, x1, x2, x3)[:len(names)]
+            out = self.model(**dict(zip(names, args)))
+            return [out[k] for k in keys]
+
+    specs = [paddle.static.InputSpec([None] + list(np.shape(v))[1:], str(np.asarray(v).dtype),
+                                     name=n) for n, v in inputs.items()]
+    prefix = os.path.splitext(path)[0] + "_paddle"
+    errors = []
+    for full_graph in (True, False):  # AST conversion, else bytecode tracing (SOT)
+        try:
+            static = paddle.jit.to_static(_Exported(), input_spec=specs, full_graph=full_graph)
+            paddle.jit.save(static, prefix)
+            break
+        except Exception as err:  # noqa: BLE001 - retried, then reported
+            errors.append(f"{type(err).__name__}: {err}")
+    else:
+        raise RuntimeError(f"paddle.jit.save failed: {' / '.join(errors)}")
+    program = prefix + (".json" if os.path.isfile(prefix + ".json") else ".pdmodel")
+    return convert_files(program, prefix + ".pdiparams", path, keys, opset)
