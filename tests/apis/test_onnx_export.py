@@ -203,3 +203,16 @@ def test_onnxruntime_backend_needs_an_onnx_export(exports, tmp_path):
 def test_export_rejects_a_descriptor_output_op():
     with pytest.raises(ConfigError, match="expected one of none for the event family"):
         export_model(event_cfg(), None, "unused", output_op="argmax", fmt="onnx")
+
+
+def test_bench_onnx_tiny_runs_and_agrees():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "benchmarks", "bench_onnx.py")
+    spec = importlib.util.spec_from_file_location("bench_onnx", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--tiny", "--families", "event_vpr", "--repeats", "1"])
+    assert len(rows) == 1 and rows[0]["input"] == "1x5x26x34"
+    assert rows[0]["max_abs_diff"] <= SOFTMAX_ATOL
+    assert all(rows[0][k] > 0 for k in ("dygraph", "paddle_inference", "onnxruntime"))
