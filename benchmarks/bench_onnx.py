@@ -209,8 +209,8 @@ def bench_family(name, spec, repeats, threads, onednn):
            "export_s": ort_run.export_seconds,
            "max_abs_diff": float(np.abs(got - ref).max()),
            "load": f"{loads[0]} .. {loads[-1]}"}
-    if ref.ndim == 4:
-        row["argmax_equal"] = bool((got.argmax(1) == ref.argmax(1)).all())
+    if ref.ndim == 4:  # fraction of pixels whose argmax differs (near-ties of random weights)
+        row["argmax_mismatch"] = float((got.argmax(1) != ref.argmax(1)).mean())
     for key, values in times.items():
         row[key] = statistics.median(values)
     return row
@@ -239,7 +239,7 @@ def main(argv=None):
     cols = ["dygraph", "paddle_inference"] + (["pi_onednn"] if args.onednn else []) + \
         ["onnxruntime"]
     print("| family | input | " + " | ".join(f"{c} ms" for c in cols) +
-          " | dygraph / ORT | ORT max-abs-diff | argmax equal | load |", flush=True)
+          " | dygraph / ORT | ORT max-abs-diff | argmax mismatch | load |", flush=True)
     print("|" + "---|" * (len(cols) + 6), flush=True)
     rows = []
     for name in args.families:
@@ -248,7 +248,7 @@ def main(argv=None):
         print(f"| {name} ({row['model']}) | {row['input']} | " +
               " | ".join(f"{row[c]:.0f}" for c in cols) +
               f" | {row['dygraph'] / row['onnxruntime']:.2f}x | {row['max_abs_diff']:.1e} | "
-              f"{row.get('argmax_equal', '-')} | {row['load']} |", flush=True)
+              f"{row.get('argmax_mismatch', '-')} | {row['load']} |", flush=True)
     return rows
 
 
