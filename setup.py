@@ -17,6 +17,8 @@ setup(
     ],
     extras_require={
         "convert": ["torch"],
+        # ONNX export and ONNX Runtime deployment (docs/deploy.md); versions checked together
+        "onnx": ["paddle2onnx==2.1.0", "onnx==1.17.0", "onnxruntime==1.32.0"],
         "mvsec": ["h5py"],
         "test": ["pytest>=8"],
     },

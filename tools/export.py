@@ -1,10 +1,10 @@
 """Export a trained model for Paddle Inference (deploy/python/infer.py)::
 
     python tools/export.py --config CFG --model_path DIR_OR_PDPARAMS --save_dir output/export \
-        [--output_op argmax|softmax|none] [--input_shape H W]
+        [--output_op argmax|softmax|none] [--input_shape H W] [--format paddle|onnx [--opset N]]
 
 Writes model.json + model.pdiparams (Paddle 3 PIR; model.pdmodel under the old IR) and
-deploy.yaml; see docs/deploy.md.
+deploy.yaml; ``--format onnx`` adds model.onnx (pip install -e .[onnx]); see docs/deploy.md.
 """
 import argparse
 import os
@@ -28,6 +28,13 @@ def export_parser():
                         "else argmax)")
     p.add_argument("--input_shape", nargs=2, type=int, default=None, metavar=("H", "W"),
                    help="spatial input size (default: the projection H W for range models)")
+    # --- ONNX (issue 20) ---
+    p.add_argument("--format", choices=("paddle", "onnx"), default="paddle",
+                   help="paddle: Paddle Inference files; onnx: the same plus model.onnx "
+                        "(needs pip install -e .[onnx])")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default 16, the lowest checked)")
+    # --- end ONNX ---
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys")
@@ -39,7 +46,7 @@ def main(argv=None):
     set_device(args.device)
     cfg = config_from_args(args)
     export_model(cfg, args.model_path, args.save_dir, output_op=args.output_op,
-                 input_shape=args.input_shape)
+                 input_shape=args.input_shape, fmt=args.format, opset=args.opset)
 
 
 if __name__ == "__main__":

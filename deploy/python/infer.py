@@ -17,6 +17,14 @@ resize to the exported input size when the image differs, and write ``label/`` a
 PNGs at the image's size (label/ holds the ids the official evaluator reads: Cityscapes label
 ids, as tools/predict.py writes them).
 
+Event models (``family: event``, Event-VPR) read an events ``.npy`` file or a folder, build the
+stored voxel grid and write one place descriptor ``.npy`` per file
+(``paddlexseg.apis.event_deploy``).
+
+``--backend onnxruntime`` runs ``model.onnx`` (``tools/export.py --format onnx``, ``pip install
+-e .[onnx]``) instead of the Paddle program, with the same pre- and post-processing
+(``paddlexseg.apis.backends``).
+
 oneDNN is off by default: on the Paddle 3.3.1 CPU build, its ``conv_activation_mkldnn_fuse_pass``
 crashes (segfault) while fusing convolution + LeakyReLU, which every DarkNet/SAC block has.
 """
@@ -41,9 +49,9 @@ from paddlexseg.registry import ConfigError  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 from paddlexseg.transforms.image import resize_linear  # noqa: E402
 
-_REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op",
-             "num_classes", "colors")
-_FAMILY_KEYS = {"range": ("projection", "label_config", "knn"), "image": ("transforms",)}
+_REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op")
+_FAMILY_KEYS = {"range": ("num_classes", "colors", "projection", "label_config", "knn"),
+                "image": ("num_classes", "colors", "transforms"), "event": ("events",)}
 
 
 def load_deploy(path):
@@ -104,16 +112,26 @@ class InferencePredictor:
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self.output_op = info["output_op"]
 
-    def __call__(self, x):
-        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+    def raw(self, x):
+        """float32 [B, C, H, W] -> the exported output (scores, labels or descriptors)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         self.input.reshape(list(x.shape))
         self.input.copy_from_cpu(x)
         self.predictor.run()
-        out = self.output.copy_to_cpu()
-        if self.output_op != "argmax":
-            out = out.argmax(axis=1)  # [B, C, H, W] scores or probabilities -> [B, H, W]
-        return out.astype(np.int64)
+        return self.output.copy_to_cpu()
+
+    def __call__(self, x):
+        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
+        from paddlexseg.apis.backends import class_ids
+        return class_ids(self.raw(x), self.output_op)
+
+
+def make_predictor(folder, info, args):
+    """The predictor of ``args.backend``: ``predictor(x)`` -> int64 class ids, ``.raw(x)``."""
+    if args.backend == "onnxruntime":
+        from paddlexseg.apis.backends import OnnxRuntimePredictor
+        return OnnxRuntimePredictor(folder, info, args.device, args.threads)
+    return InferencePredictor(folder, info, args.device, args.threads, args.onednn)
 
 
 def infer_range(predictor, info, args):
@@ -163,8 +181,14 @@ def infer_image(predictor, info, args):
     return outputs
 
 
+def infer_event(predictor, info, args):
+    """Write one place descriptor per events file (``paddlexseg.apis.event_deploy``)."""
+    from paddlexseg.apis.event_deploy import infer_event as run
+    return run(predictor, info, args)
+
+
 # deploy.yaml family -> inference loop
-INFERS = {"range": infer_range, "image": infer_image}
+INFERS = {"range": infer_range, "image": infer_image, "event": infer_event}
 
 
 def infer_parser():
@@ -175,6 +199,9 @@ def infer_parser():
                         "sequence's velodyne folder); image: an image or a folder")
     p.add_argument("--save_dir", default="output/infer", help="output folder")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--backend", default="paddle", choices=("paddle", "onnxruntime"),
+                   help="paddle: Paddle Inference; onnxruntime: model.onnx of an export made "
+                        "with --format onnx (pip install -e .[onnx])")
     p.add_argument("--threads", type=int, default=2, help="CPU math threads")
     p.add_argument("--onednn", action="store_true",
                    help="enable oneDNN on CPU (crashes on conv + LeakyReLU in Paddle 3.3.1)")
@@ -195,7 +222,7 @@ def main(argv=None):
         raise DataError(f"{args.input}: give a scan or a velodyne folder; deploy.yaml does not "
                         f"know which sequences of a SemanticKITTI root to predict")
     start = time.time()
-    predictor = InferencePredictor(folder, info, args.device, args.threads, args.onednn)
+    predictor = make_predictor(folder, info, args)
     outputs = INFERS[info["family"]](predictor, info, args)
     print(f"wrote {len(outputs)} predictions to {args.save_dir} in {time.time() - start:.1f} s",
           flush=True)

@@ -7,7 +7,10 @@ models. Under Paddle 3's PIR (the default, ``FLAGS_enable_pir_api=1``) it writes
 ``model.json`` (the program) and ``model.pdiparams`` (the weights); with the old IR
 (``FLAGS_enable_pir_api=0``) ``model.pdmodel`` instead of ``model.json``. ``deploy.yaml``
 records the files actually written and everything ``deploy/python/infer.py`` needs to
-reproduce pre- and post-processing (see :func:`deploy_info`).
+reproduce pre- and post-processing (see :func:`deploy_info`). The ``event`` family (Event-VPR)
+exports ``voxels`` ``[None, in_bins, H, W]`` -> ``descriptor`` ``[None, K * D]``.
+``fmt="onnx"`` converts the saved program to ``model.onnx`` as well
+(:mod:`paddlexseg.apis.onnx_export`).
 """
 import os
 
@@ -19,17 +22,18 @@ from ..engine import builder
 from ..engine.checkpoint import load_model_weights
 from ..engine.logging import get_logger
 from ..registry import ConfigError
-from .families import dataset_config, family_of
+from .families import FAMILIES, dataset_config, family_of
 from .image_predict import dataset_colors
 from .predict import resolve_knn
 from .range_predict import range_setup
 
 __all__ = ["ExportWrapper", "export_model", "deploy_info", "resolve_input_shape", "OUTPUT_OPS",
-           "OUTPUT_DTYPES"]
+           "OUTPUT_DTYPES", "EXPORT_FORMATS", "input_channels"]
 
 OUTPUT_OPS = ("none", "softmax", "argmax")
 OUTPUT_DTYPES = {"none": "float32", "softmax": "float32", "argmax": "int32"}
 _EXPORT_KEYS = ("input_shape", "output_op")
+EXPORT_FORMATS = ("paddle", "onnx")
 
 
 class ExportWrapper(paddle.nn.Layer):
@@ -77,8 +81,8 @@ def resolve_input_shape(cfg, family, input_shape=None):
     """(H, W) of the exported input.
 
     Order: ``input_shape`` (the flag), the config's ``export.input_shape``, then for range
-    models the projection's ``H``/``W`` and for image models a ``Resize`` transform's
-    ``target_size``. Image models without any of these raise ConfigError (PointRend pads its
+    models the projection's ``H``/``W``, for event models the dataset's ``sensor_size`` (260
+    346, the DAVIS 346) and for image models a ``Resize`` transform's ``target_size``. Image models without any of these raise ConfigError (PointRend pads its
     input with Python integers, so the spatial size must be fixed).
     """
     shape = input_shape if input_shape is not None else _export_section(cfg).get("input_shape")
@@ -87,6 +91,8 @@ def resolve_input_shape(cfg, family, input_shape=None):
         if family.name == "range":
             setup = range_setup(cfg)
             shape = (setup.projection.H, setup.projection.W)
+        elif family.name == "event":
+            shape = tuple(data_cfg.get("sensor_size") or (260, 346))
         else:
             for t in data_cfg.get("transforms") or []:
                 if isinstance(t, dict) and t.get("type") == "Resize" and t.get("target_size"):
@@ -132,23 +138,44 @@ def _image_extras(cfg, shape):
     return extras
 
 
+def _event_extras(cfg, shape):
+    data_cfg = dataset_config(cfg)
+    model = cfg["model"]
+    return {"descriptor_dim": int(model.get("num_clusters", 32)) * int(model.get("dim", 512)),
+            "events": {"num_bins": input_channels(cfg, FAMILIES["event"]),
+                       "sensor_size": [int(shape[0]), int(shape[1])],
+                       "column_order": data_cfg.get("column_order", "txyp"),
+                       "on_outside": data_cfg.get("on_outside", "drop"),
+                       "on_unsorted": data_cfg.get("on_unsorted", "sort"),
+                       "normalize_voxel": bool(data_cfg.get("normalize_voxel", False))}}
+
+
 # family name -> the deploy.yaml keys describing its pre- and post-processing
-DEPLOY_EXTRAS = {"range": _range_extras, "image": _image_extras}
+DEPLOY_EXTRAS = {"range": _range_extras, "image": _image_extras, "event": _event_extras}
+
+
+def input_channels(cfg, family):
+    """Input channels: ``family.channels``, or the model key ``family.channels_key``."""
+    if family.channels_key:
+        return int(cfg["model"].get(family.channels_key, family.channels))
+    return family.channels
 
 
 def deploy_info(cfg, family, shape, output_op, files):
     """The ``deploy.yaml`` content (a dict under the key ``Deploy``).
 
     Keys: ``family``, ``model`` and ``params`` (file names), ``input_name``, ``input_shape``
-    ``[null, C, H, W]``, ``output_op``, ``output_dtype``, ``num_classes``, ``colors`` (RGB per
-    class); range models add ``projection`` (RangeProjection arguments with ``H``/``W`` = the
+    ``[null, C, H, W]``, ``output_op``, ``output_dtype``; segmentation families add
+    ``num_classes`` and ``colors`` (RGB per class); range models add ``projection`` (RangeProjection arguments with ``H``/``W`` = the
     input size), ``label_config`` (name, ``learning_map_inv``, ``class_names``) and ``knn``
     (``metric.knn`` of the config, or null); image models add ``transforms`` (the config's
-    ``val_dataset.transforms``) and ``class_names`` when known.
+    ``val_dataset.transforms``) and ``class_names`` when known; event models add
+    ``descriptor_dim`` and ``events`` (how a sample file becomes the voxel grid).
     """
     h, w = shape
     info = {"family": family.name, "model": files["model"], "params": files["params"],
-            "input_name": family.input_name, "input_shape": [None, family.channels, h, w],
+            "input_name": family.input_name,
+            "input_shape": [None, input_channels(cfg, family), h, w],
             "output_op": output_op, "output_dtype": OUTPUT_DTYPES[output_op]}
     info.update(DEPLOY_EXTRAS[family.name](cfg, (h, w)))
     return {"Deploy": info}
@@ -175,8 +202,9 @@ def _save_static(model, family, output_op, prefix, spec, logger):
                        f"{' / '.join(errors)}")
 
 
-def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
-    """Export a model for Paddle Inference.
+def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fmt="paddle",
+                 opset=None):
+    """Export a model for Paddle Inference (and, with ``fmt="onnx"``, ONNX).
 
     Args:
         cfg: resolved config dict.
@@ -186,18 +214,32 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
         output_op: ``none``, ``softmax`` or ``argmax``; None: ``export.output_op`` of the
             config, else ``argmax``.
         input_shape: (H, W) or None (see :func:`resolve_input_shape`).
+        fmt: ``paddle`` (Paddle Inference files) or ``onnx`` (the same plus ``model.onnx``
+            and an ``onnx`` section in deploy.yaml).
+        opset: ONNX opset (default :data:`~paddlexseg.apis.onnx_export.ONNX_OPSET`).
 
     Returns:
         dict: ``model``, ``params``, ``deploy_yaml`` (paths), ``input_shape``, ``output_op``,
-        ``converter`` ("ast" or "sot").
+        ``converter`` ("ast" or "sot"); with ONNX also ``onnx`` (path).
     """
     logger = get_logger()
     family = family_of(cfg)
-    output_op = output_op or _export_section(cfg).get("output_op") or "argmax"
-    if output_op not in OUTPUT_OPS:
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        from .onnx_export import require_onnx
+        require_onnx()  # before the slow Paddle export
+    default_op = "argmax" if "argmax" in family.output_ops else family.output_ops[0]
+    output_op = output_op or _export_section(cfg).get("output_op") or default_op
+    if output_op not in family.output_ops:
         raise ConfigError(f"--output_op / export.output_op: expected one of "
-                          f"{', '.join(OUTPUT_OPS)}, got {output_op!r}")
+                          f"{', '.join(family.output_ops)} for the {family.name} family, got "
+                          f"{output_op!r}")
+    if family.name == "event" and cfg["model"].get("quantization", "fixed") != "fixed":
+        raise ConfigError("model.quantization: only 'fixed' (voxel grid input) is exported; the "
+                          "EST quantization's raw-event input is variable-length")
     h, w = resolve_input_shape(cfg, family, input_shape)
+    channels = input_channels(cfg, family)
     model = builder.build_model(cfg)
     if model_path:
         load_model_weights(model, model_path)
@@ -209,7 +251,7 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
     for ext in (".json", ".pdmodel", ".pdiparams"):  # so the files listed below are this run's
         if os.path.exists(prefix + ext):
             os.remove(prefix + ext)
-    spec = paddle.static.InputSpec([None, family.channels, h, w], "float32",
+    spec = paddle.static.InputSpec([None, channels, h, w], "float32",
                                    name=family.input_name)
     converter = _save_static(model, family, output_op, prefix, spec, logger)
     program = "model.json" if os.path.isfile(prefix + ".json") else "model.pdmodel"
@@ -217,14 +259,24 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
     for name in files.values():
         if not os.path.isfile(os.path.join(save_dir, name)):
             raise RuntimeError(f"paddle.jit.save did not write {os.path.join(save_dir, name)}")
+    info = deploy_info(cfg, family, (h, w), output_op, files)
+    onnx_path = os.path.join(save_dir, "model.onnx")
+    if os.path.exists(onnx_path):
+        os.remove(onnx_path)
+    if fmt == "onnx":
+        from .onnx_export import convert_to_onnx
+        info["Deploy"]["onnx"] = convert_to_onnx(save_dir, info["Deploy"], opset)
     yaml_path = os.path.join(save_dir, "deploy.yaml")
     with open(yaml_path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(deploy_info(cfg, family, (h, w), output_op, files), f, sort_keys=False,
-                       default_flow_style=None)
+        yaml.safe_dump(info, f, sort_keys=False, default_flow_style=None)
+    written = [files["model"], files["params"]] + (["model.onnx"] if fmt == "onnx" else [])
     logger.info(f"exported {cfg['model'].get('type')} ({family.name}, input [None, "
-                f"{family.channels}, {h}, {w}], output_op {output_op}) to {save_dir}: "
-                f"{files['model']}, {files['params']}, deploy.yaml")
-    return {"model": os.path.join(save_dir, files["model"]),
-            "params": os.path.join(save_dir, files["params"]), "deploy_yaml": yaml_path,
-            "input_shape": [None, family.channels, h, w], "output_op": output_op,
-            "converter": converter}
+                f"{channels}, {h}, {w}], output_op {output_op}) to {save_dir}: "
+                f"{', '.join(written)}, deploy.yaml")
+    out = {"model": os.path.join(save_dir, files["model"]),
+           "params": os.path.join(save_dir, files["params"]), "deploy_yaml": yaml_path,
+           "input_shape": [None, channels, h, w], "output_op": output_op,
+           "converter": converter}
+    if fmt == "onnx":
+        out["onnx"] = onnx_path
+    return out

@@ -6,7 +6,8 @@ first and, for a model type not listed, by ``val_dataset.type``; anything else i
 :class:`~paddlexseg.registry.ConfigError` that lists what is known. To support a new model,
 add its type to :data:`MODEL_FAMILIES` (and its dataset to :data:`DATASET_FAMILIES`).
 The ``point`` family (2DPASS: variable-length point clouds, sparse voxel convolutions) is
-predicted (``tools/predict.py``) but not exported.
+predicted (``tools/predict.py``) but not exported. The ``event`` family (Event-VPR place
+descriptors of event voxel grids) is exported and deployed (``deploy/python/infer.py``).
 """
 from dataclasses import dataclass
 
@@ -27,18 +28,25 @@ class Family:
         channels: input channels (5: range, x, y, z, remission; 3: RGB; 4: x, y, z, remission).
         output: the model output holding the class scores ([B, C, H, W]; point: [N, C]).
         exportable: ``tools/export.py`` can export it.
+        output_ops: the ``--output_op`` values that make sense (class scores: none, softmax,
+            argmax; a descriptor: none only).
+        channels_key: model config key that overrides ``channels`` (event: ``in_bins``).
     """
     name: str
     input_name: str
     channels: int
     output: str = "logits"
     exportable: bool = True
+    output_ops: tuple = ("none", "softmax", "argmax")
+    channels_key: str = ""
 
 
 FAMILIES = {
     "range": Family(name="range", input_name="range_img", channels=5),
     "image": Family(name="image", input_name="image", channels=3),
     "point": Family(name="point", input_name="points", channels=4, exportable=False),
+    "event": Family(name="event", input_name="voxels", channels=5, output="descriptor",
+                    output_ops=("none",), channels_key="in_bins"),
 }
 
 # model.type -> family name
@@ -47,6 +55,7 @@ MODEL_FAMILIES = {
     "SqueezeSegV3": "range",
     "PointRendFPN": "image",
     "TwoDPASS": "point",
+    "EventVPR": "event",
 }
 
 # val_dataset.type -> family name (used when model.type is not listed above)

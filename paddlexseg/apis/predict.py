@@ -121,6 +121,10 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
         the summary dict of the family's predictor.
     """
     family = family_of(cfg, predict_only=True)
+    if family.name not in PREDICTORS:
+        raise ConfigError(f"model.type: tools/predict.py does not predict {family.name} models "
+                          f"({cfg['model'].get('type')}); evaluate with tools/val.py, or export "
+                          f"with tools/export.py and run deploy/python/infer.py")
     resolve, run = PREDICTORS[family.name]
     if image_outputs is not None and family.name != "image":
         raise ConfigError(f"--image_outputs applies to image models only; model.type "

@@ -17,6 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..ops.resize import resize_nearest
 from ..registry import BACKBONES, MODELS, ConfigError
 from ..transforms.events import QuantizationLayer
 from .layers.netvlad import NetVLAD
@@ -79,6 +80,8 @@ class EventVPR(nn.Layer):
         else:
             c = w // 2
             x = x[:, :, :, c - h // 2:c + h // 2]
+        if self.resize_mode == "nearest":  # the same pixels, as a gather that exports exactly
+            return resize_nearest(x, (self.crop_size, self.crop_size))
         return F.interpolate(x, size=[self.crop_size, self.crop_size], mode=self.resize_mode)
 
     def local_features(self, voxels=None, events=None):
