@@ -47,6 +47,7 @@ TRAIN_DEFAULTS = {
     "drop_last": True,
     "vis_interval": 1,          # log an image every N evaluations
     "data_init_batches": 0,     # >0: call model.init_from_data on this many batches first
+    "freeze_backbone_iters": 0,  # >0: model.backbone parameters frozen for the first N iters
 }
 
 

@@ -16,6 +16,7 @@ from ..config import save_config
 from . import builder
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
+from .finetune import BackboneFreezer, load_pretrained
 from .logging import VisualDLWriter, get_logger
 from .sampler import ResumableBatchSampler
 
@@ -143,6 +144,15 @@ class Trainer:
         resume = self.resume_model
         if resume == "auto":
             resume = latest_checkpoint(self.save_dir)
+        self.pretrained_report = None
+        pretrained = (cfg.get("model") or {}).get("pretrained")
+        if pretrained and not resume:
+            self.pretrained_report = load_pretrained(self.model, pretrained)
+            self.logger.info(self.pretrained_report.summary())
+        if int(t["freeze_backbone_iters"]) > 0 and self.world_size > 1:
+            raise builder.ConfigError("train.freeze_backbone_iters: supported in single-process "
+                                      "training only (DataParallel fixes its trainable set)")
+        self.freezer = BackboneFreezer(self.model, t["freeze_backbone_iters"])
         if int(t["data_init_batches"]) > 0 and not resume:
             self._data_init(int(t["data_init_batches"]))
         if resume:
@@ -221,6 +231,9 @@ class Trainer:
                 for batch in self.loader:
                     if micro >= budget:
                         break
+                    change = self.freezer.update(it)
+                    if change:
+                        self.logger.info(f"backbone {change} at iteration {it}")
                     loss, terms = train_step(self.train_model, self.losses, self.optimizer, batch,
                                              self.amp_ctx, self.scaler, 1.0 / self.accumulate)
                     if not math.isfinite(loss):
