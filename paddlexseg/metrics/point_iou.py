@@ -11,6 +11,7 @@ import numpy as np
 
 from ..registry import METRICS, ConfigError
 from .base import Metric
+from .class_map import PredClassMap
 from .colorize import colorize_labels, stack_images
 from .iou import confusion_matrix, iou_from_confusion
 
@@ -49,12 +50,15 @@ class PointIoU(Metric):
         zero_ignored_rows: drop points predicted as an ignored class (2DPASS) instead of
             counting them as misses (official benchmark).
         logits_key: the model output holding the [N, C] point logits.
+        pred_class_map: cross-dataset evaluation: ``{predicted id: ground-truth id}`` (or a
+            YAML file, :mod:`paddlexseg.metrics.class_map`) applied to the argmax; C may then
+            differ from the ground truth's number of classes.
     """
 
     main = "mIoU"
 
     def __init__(self, label_config="semantic-kitti", class_names=None, ignore=None,
-                 zero_ignored_rows=True, logits_key="logits"):
+                 zero_ignored_rows=True, logits_key="logits", pred_class_map=None):
         self.colors = None
         if class_names is not None:
             self.class_names = [str(c) for c in class_names]
@@ -76,6 +80,8 @@ class PointIoU(Metric):
         self.ignore = [0] if ignore is None else [int(i) for i in ignore]
         self.zero_ignored_rows = bool(zero_ignored_rows)
         self.logits_key = logits_key
+        self.pred_map = None if pred_class_map is None else PredClassMap(pred_class_map,
+                                                                         self.num_classes)
         self.reset()
 
     def reset(self):
@@ -89,10 +95,12 @@ class PointIoU(Metric):
         if getattr(batch, "labels", None) is None:
             raise ValueError("PointIoU: the batch has no point labels (labels is None)")
         logits = outputs[self.logits_key]
-        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+        if logits.ndim != 2 or (self.pred_map is None and logits.shape[1] != self.num_classes):
             raise ValueError(f"PointIoU: expected logits [N, {self.num_classes}], got "
                              f"{list(logits.shape)}")
         pred = logits.argmax(axis=1).numpy().astype(np.int64)          # [N]
+        if self.pred_map is not None:
+            pred = self.pred_map(pred, logits.shape[1])
         labels = batch.labels.numpy().astype(np.int64).reshape(-1)     # [N]
         if pred.shape != labels.shape:
             raise ValueError(f"PointIoU: {pred.shape[0]} predictions for {labels.shape[0]} "
