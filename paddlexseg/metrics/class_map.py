@@ -9,10 +9,10 @@ ground-truth class (a false negative), never a hit.
 
 ``pred_class_map`` is either an inline mapping ``{src_id: dst_id}``, the name of a bundled map
 (``paddlexseg/datasets/labels/maps/<name>.yaml``, e.g. ``synlidar_to_semantic-kitti``) or the
-path of a YAML file holding such a mapping, under the key ``pred_class_map`` or ``learning_map`` (a label YAML whose
-``learning_map`` goes from the source's raw ids to the target's learning ids, usable when the
-source's learning ids equal its raw ids, as in ``labels/synlidar.yaml`` -> the
-``labels/synlidar-semantickitti.yaml`` map).
+path of a YAML file holding such a mapping, under the key ``pred_class_map`` or
+``learning_map`` (a label YAML whose ``learning_map`` goes from the source's raw ids to the
+target's learning ids, usable when the source's learning ids equal its raw ids, as in
+``labels/synlidar.yaml`` -> the ``labels/synlidar-semantickitti.yaml`` map).
 """
 import os
 
@@ -48,7 +48,8 @@ def read_pred_class_map(spec, path="metric.pred_class_map"):
                     break
         spec = data
     if not isinstance(spec, dict) or not spec:
-        raise ConfigError(f"{where}: expected a non-empty mapping {{predicted id: ground-truth id}}")
+        raise ConfigError(f"{where}: expected a non-empty mapping "
+                          f"{{predicted id: ground-truth id}}")
     try:
         out = {int(k): int(v) for k, v in spec.items()}
     except (TypeError, ValueError):

@@ -14,7 +14,8 @@ from paddlexseg.datasets.synlidar import SynLiDAR
 from paddlexseg.registry import DATASETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CFG = os.path.join(ROOT, "configs", "rangenet", "rangenet_darknet21_synlidar2semantickitti_150e.yml")
+CFG = os.path.join(ROOT, "configs", "rangenet",
+                   "rangenet_darknet21_synlidar2semantickitti_150e.yml")
 
 
 def make_synlidar(root, raw_ids=range(33), scans=2, n=200, seed=0):

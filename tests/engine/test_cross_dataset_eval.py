@@ -24,7 +24,8 @@ def test_validate_fine_model_on_coarse_ground_truth(synthetic_kitti, tmp_path, c
     path = str(tmp_path / "fine.pdparams")
     paddle.save(build_model(fine_cfg).state_dict(), path)
     coarse_cfg = load_config(CFG, common + [
-        "val_dataset.label_config=semantic-kitti-coarse", "metric.label_config=semantic-kitti-coarse",
+        "val_dataset.label_config=semantic-kitti-coarse",
+        "metric.label_config=semantic-kitti-coarse",
         "metric.pred_class_map=semantic-kitti_to_coarse"])
     fine = validate(fine_cfg, path, progress=False)
     coarse = validate(coarse_cfg, path, progress=False)
