@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="LiDAR, image and multi-modal segmentation ported from PyTorch to PaddlePaddle 3",
     packages=find_packages(include=["paddlexseg", "paddlexseg.*"]),
-    package_data={"paddlexseg": ["datasets/labels/*.yaml"]},
+    package_data={"paddlexseg": ["datasets/labels/*.yaml", "datasets/labels/maps/*.yaml"]},
     python_requires=">=3.9",
     install_requires=[
         "paddlepaddle>=3.0,<3.4",  # CUDA users: install paddlepaddle-gpu instead, same versions

@@ -48,6 +48,7 @@ TRAIN_DEFAULTS = {
     "vis_interval": 1,          # log an image every N evaluations
     "data_init_batches": 0,     # >0: call model.init_from_data on this many batches first
     "on_bad_sample": "error",   # error: a bad sample ends the run; skip: warn, count, go on
+    "freeze_backbone_iters": 0,  # >0: model.backbone parameters frozen for the first N iters
 }
 
 

@@ -1,7 +1,10 @@
-"""Per-class point frequencies of a config's train_dataset and the RangeNet++ class weights
-1 / (content + epsilon), to paste into a loss's ``class_weights``.
+"""Class proportions of a config's dataset, a check that every raw id is mapped, and the
+RangeNet++ class weights 1 / (content + epsilon), to paste into a loss's ``class_weights``.
 
     python tools/dataset_stats.py --config configs/rangenet/rangenet_darknet21_synthetic_quick.yml
+
+Prints the label YAML ``content:`` block (fraction per raw id) and the per-class fractions; exits
+with ``error: ...`` listing every raw id the label config's ``learning_map`` does not map.
 """
 import argparse
 import os
@@ -10,6 +13,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from paddlexseg.config import load_config  # noqa: E402
+from paddlexseg.datasets.raw_stats import (check_raw_ids, raw_content_yaml,  # noqa: E402
+                                           raw_label_counts)
 from paddlexseg.datasets.stats import class_weights_report  # noqa: E402
 from paddlexseg.engine.builder import build_dataset  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
@@ -18,10 +23,15 @@ from paddlexseg.tool_errors import run_tool  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
+    p.add_argument("--dataset", default="train_dataset", choices=["train_dataset", "val_dataset"],
+                   help="which dataset of the config to read")
     p.add_argument("--epsilon", type=float, default=0.001, help="epsilon_w of the original")
     p.add_argument("--opts", nargs="+", default=[])
     args = p.parse_args(argv)
-    dataset = build_dataset(load_config(args.config, args.opts), "train_dataset")
+    dataset = build_dataset(load_config(args.config, args.opts), args.dataset)
+    raw = raw_label_counts(dataset.files)
+    check_raw_ids(raw, dataset.labels)
+    print(raw_content_yaml(raw, dataset.labels))
     print(class_weights_report(dataset, args.epsilon)[2])
 
 

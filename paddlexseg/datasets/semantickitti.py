@@ -110,8 +110,11 @@ def load_scan_labels(scan_path, label_path, label_config):
     return points, label_config.map_labels(semantic[valid], source=label_path)
 
 
-def list_scans(root, sequences, with_labels=True):
+def list_scans(root, sequences, with_labels=True, sequences_dir="sequences"):
     """Sorted (scan path, label path or None) pairs of the given sequences.
+
+    ``sequences_dir`` is the folder under ``root`` holding the ``NN/`` sequence folders
+    (``""`` for SynLiDAR's ``root/NN/velodyne``).
 
     Raises:
         DataError: a sequence folder, its velodyne folder or a label file is missing, or a
@@ -120,11 +123,12 @@ def list_scans(root, sequences, with_labels=True):
     pairs = []
     for seq in sequences:
         name = f"{int(seq):02d}"
-        folder = os.path.join(root, "sequences", name)
+        folder = os.path.join(root, sequences_dir, name)
         velo = os.path.join(folder, "velodyne")
         if not os.path.isdir(folder):
+            layout = os.path.join("<root>", sequences_dir, name, "velodyne", "*.bin")
             raise DataError(f"{folder}: sequence folder not found; expected "
-                            f"<root>/sequences/{name}/velodyne/*.bin under root {root}")
+                            f"{layout} under root {root}")
         if not os.path.isdir(velo):
             raise DataError(f"{velo}: velodyne folder not found; expected the .bin scans of "
                             f"sequence {name} there")
@@ -174,6 +178,9 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
         config_path: key path used in config error messages (e.g. "train_dataset").
     """
 
+    sequences_dir = "sequences"  # root/<sequences_dir>/NN/velodyne
+    layout_name = "SemanticKITTI"
+
     def __init__(self, root, sequences, mode="train", label_config="semantic-kitti",
                  projection=None, augment=None, max_points=None, seed=0,
                  config_path="dataset"):
@@ -191,10 +198,12 @@ class SemanticKITTI(EpochSeeded, paddle.io.Dataset):
         self.augment = None
         if augment is not None:
             self.augment = _sub_config(augment, PointAugment, f"{config_path}.augment")
-        if not os.path.isdir(os.path.join(self.root, "sequences")):
-            raise DataError(f"{os.path.join(self.root, 'sequences')}: folder not found; expected "
-                            f"the SemanticKITTI layout <root>/sequences/NN/velodyne")
-        self.files = list_scans(self.root, self.sequences, with_labels=mode != "test")
+        if not os.path.isdir(os.path.join(self.root, self.sequences_dir)):
+            raise DataError(f"{os.path.join(self.root, self.sequences_dir)}: folder not found; "
+                            f"expected the {self.layout_name} layout "
+                            f"{os.path.join('<root>', self.sequences_dir, 'NN', 'velodyne')}")
+        self.files = list_scans(self.root, self.sequences, with_labels=mode != "test",
+                                sequences_dir=self.sequences_dir)
         self.epoch = 0
 
     @property

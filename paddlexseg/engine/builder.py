@@ -15,8 +15,11 @@ def require(cfg, key):
 
 
 def build_model(cfg):
+    """``model.pretrained`` (fine-tuning weights) is not a model argument: the trainer loads
+    it after building (:func:`paddlexseg.engine.finetune.load_pretrained`)."""
     load_all()
-    return MODELS.build(require(cfg, "model"), path="model")
+    model_cfg = {k: v for k, v in require(cfg, "model").items() if k != "pretrained"}
+    return MODELS.build(model_cfg, path="model")
 
 
 def build_dataset(cfg, key):

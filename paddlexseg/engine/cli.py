@@ -38,6 +38,8 @@ def train_parser():
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="fp16: AMP with loss scaling (GPU); bf16: AMP without scaling")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--pretrained", help="fine-tune from these weights (model.pretrained): "
+                                        "tensors of matching name and shape are loaded")
     return p
 
 
@@ -59,7 +61,7 @@ _TRAIN_FLAGS = {"iters": "iters", "batch_size": "batch_size",
                 "learning_rate": "lr_scheduler.learning_rate",
                 "save_interval": "train.save_interval", "log_iters": "train.log_iters",
                 "keep_checkpoint_max": "train.keep_checkpoint_max", "seed": "train.seed",
-                "num_workers": "train.num_workers"}
+                "num_workers": "train.num_workers", "pretrained": "model.pretrained"}
 
 
 def config_from_args(args):

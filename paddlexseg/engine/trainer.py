@@ -16,6 +16,7 @@ from ..config import save_config
 from . import builder
 from .checkpoint import latest_checkpoint, load_checkpoint, run_of, save_checkpoint
 from .evaluate import evaluate
+from .finetune import BackboneFreezer, load_pretrained
 from .logging import VisualDLWriter, get_logger
 from .run_lock import SaveDirLock, sweep_stale_temp
 from .sampler import ResumableBatchSampler
@@ -167,6 +168,15 @@ class Trainer:
             self.metric = builder.build_metric(cfg)
         self.start_iter, self.best, self.best_iter = 0, -math.inf, -1
         self.run_id = f"{int(time.time() * 1e3):x}-{os.getpid()}"
+        self.pretrained_report = None
+        pretrained = (cfg.get("model") or {}).get("pretrained")
+        if pretrained and not resume:
+            self.pretrained_report = load_pretrained(self.model, pretrained)
+            self.logger.info(self.pretrained_report.summary())
+        if int(t["freeze_backbone_iters"]) > 0 and self.world_size > 1:
+            raise builder.ConfigError("train.freeze_backbone_iters: supported in single-process "
+                                      "training only (DataParallel fixes its trainable set)")
+        self.freezer = BackboneFreezer(self.model, t["freeze_backbone_iters"])
         if int(t["data_init_batches"]) > 0 and not resume:
             self._data_init(int(t["data_init_batches"]))
         if resume:
@@ -258,6 +268,9 @@ class Trainer:
                 for batch in self.loader:
                     if micro >= budget:
                         break
+                    change = self.freezer.update(it)
+                    if change:
+                        self.logger.info(f"backbone {change} at iteration {it}")
                     loss, terms = train_step(self.train_model, self.losses, self.optimizer, batch,
                                              self.amp_ctx, self.scaler, 1.0 / self.accumulate)
                     if not math.isfinite(loss):

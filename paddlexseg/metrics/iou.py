@@ -17,6 +17,7 @@ import numpy as np
 
 from ..registry import METRICS, ConfigError
 from .base import Metric
+from .class_map import PredClassMap
 from .colorize import colorize_labels, stack_images
 
 __all__ = ["confusion_matrix", "iou_from_confusion", "RangeIoU"]
@@ -104,10 +105,12 @@ class RangeIoU(Metric):
 
     main = "mIoU"
 
-    def __init__(self, label_config="semantic-kitti", knn=None):
+    def __init__(self, label_config="semantic-kitti", knn=None, pred_class_map=None):
         from ..datasets.label_config import load_label_config
         self.label_config = load_label_config(label_config)
         self.num_classes = self.label_config.num_classes
+        self.pred_map = None if pred_class_map is None else PredClassMap(pred_class_map,
+                                                                         self.num_classes)
         self.ignore = list(self.label_config.ignore)
         if knn is not None:
             if not isinstance(knn, dict) or sorted(knn) != sorted(_KNN_KEYS):
@@ -132,6 +135,10 @@ class RangeIoU(Metric):
         logits = outputs["logits"]
         argmax_t = logits.argmax(axis=1)  # [B, H, W]
         argmax = _numpy(argmax_t).astype(np.int64)
+        if self.pred_map is not None:  # cross-dataset: predicted ids -> ground-truth ids
+            import paddle
+            argmax = self.pred_map(argmax, logits.shape[1])
+            argmax_t = paddle.to_tensor(argmax)
         labels = _numpy(batch.labels).astype(np.int64)  # [B, H, W]
         self.conf_range += confusion_matrix(argmax, labels, self.num_classes)
         if len(batch.scans) != argmax.shape[0]:

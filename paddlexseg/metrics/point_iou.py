@@ -19,6 +19,7 @@ import paddle
 
 from ..registry import METRICS, ConfigError
 from .base import Metric
+from .class_map import PredClassMap
 from .colorize import colorize_labels, stack_images
 from .iou import confusion_matrix, iou_from_confusion
 
@@ -65,12 +66,16 @@ class PointIoU(Metric):
             them, so the argmax runs over the other classes --, the ignored class's row and
             column are zeroed, and a class absent from ground truth and prediction has no IoU
             and is left out of the mean, ``np.nanmean``).
+        pred_class_map: cross-dataset evaluation: ``{predicted id: ground-truth id}`` (or a
+            YAML file, :mod:`paddlexseg.metrics.class_map`) applied to the argmax; C may then
+            differ from the ground truth's number of classes.
     """
 
     main = "mIoU"
 
     def __init__(self, label_config="semantic-kitti", class_names=None, ignore=None,
-                 zero_ignored_rows=False, logits_key="logits", definition="semantickitti"):
+                 zero_ignored_rows=False, logits_key="logits", definition="semantickitti",
+                 pred_class_map=None):
         if definition not in DEFINITIONS:
             raise ConfigError(f"metric.definition: expected one of {', '.join(DEFINITIONS)}, got "
                               f"{definition!r}")
@@ -96,6 +101,8 @@ class PointIoU(Metric):
         self.ignore = [0] if ignore is None else [int(i) for i in ignore]
         self.zero_ignored_rows = bool(zero_ignored_rows)
         self.logits_key = logits_key
+        self.pred_map = None if pred_class_map is None else PredClassMap(pred_class_map,
+                                                                         self.num_classes)
         self.reset()
 
     def reset(self):
@@ -110,14 +117,16 @@ class PointIoU(Metric):
         if getattr(batch, "labels", None) is None:
             raise ValueError("PointIoU: the batch has no point labels (labels is None)")
         logits = outputs[self.logits_key]
-        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+        if logits.ndim != 2 or (self.pred_map is None and logits.shape[1] != self.num_classes):
             raise ValueError(f"PointIoU: expected logits [N, {self.num_classes}], got "
                              f"{list(logits.shape)}")
-        if self.definition == "nuscenes":                  # devkit: predictions in 1..C-1
+        if self.definition == "nuscenes" and self.pred_map is None:  # devkit: preds in 1..C-1
             offset = np.zeros(self.num_classes, np.float32)
             offset[self.ignore] = -np.inf
             logits = logits.astype("float32") + paddle.to_tensor(offset)
         pred = logits.argmax(axis=1).numpy().astype(np.int64)          # [N]
+        if self.pred_map is not None:
+            pred = self.pred_map(pred, logits.shape[1])
         labels = batch.labels.numpy().astype(np.int64).reshape(-1)     # [N]
         if pred.shape != labels.shape:
             raise ValueError(f"PointIoU: {pred.shape[0]} predictions for {labels.shape[0]} "
