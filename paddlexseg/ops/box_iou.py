@@ -57,54 +57,51 @@ def rect_corners(rects):
     return np.stack([x, y], axis=-1)
 
 
-def _inside(points, rects):
-    """points [n, m, 4, 2] inside rects broadcast as [1 or n, m or 1, 5] (with tolerance)."""
-    d = points - rects[..., None, 0:2]
-    cos, sin = np.cos(rects[..., None, 4]), np.sin(rects[..., None, 4])
-    local_x = d[..., 0] * cos + d[..., 1] * sin
-    local_y = -d[..., 0] * sin + d[..., 1] * cos
-    tol_x = rects[..., None, 2] / 2 * (1 + 1e-9) + _EPS
-    tol_y = rects[..., None, 3] / 2 * (1 + 1e-9) + _EPS
-    return (np.abs(local_x) <= tol_x) & (np.abs(local_y) <= tol_y)
+def _inside(px, py, rects):
+    """Corners (px, py) [P, 4] inside the aligned rects [P, 5], with a small tolerance: [P, 4]."""
+    dx, dy = px - rects[:, 0:1], py - rects[:, 1:2]
+    cos, sin = np.cos(rects[:, 4:5]), np.sin(rects[:, 4:5])
+    tol_x = rects[:, 2:3] / 2 * (1 + 1e-9) + _EPS
+    tol_y = rects[:, 3:4] / 2 * (1 + 1e-9) + _EPS
+    return (np.abs(dx * cos + dy * sin) <= tol_x) & (np.abs(dy * cos - dx * sin) <= tol_y)
 
 
-def _cross(a, b):
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-
-
-def _intersection_block(ra, rb, ca, cb):
-    """Intersection areas of every pair of ra [n, 5] and rb [m, 5] (corners ca, cb): [n, m]."""
-    n, m = ra.shape[0], rb.shape[0]
-    pa = np.broadcast_to(ca[:, None], (n, m, 4, 2))
-    pb = np.broadcast_to(cb[None, :], (n, m, 4, 2))
-    in_a = _inside(pa, rb[None, :, :])  # a's corners inside b: [n, m, 4]
-    in_b = _inside(pb, ra[:, None, :])
-    # edges p + t r (of a) and q + u s (of b), every a edge against every b edge: [n, m, 4, 4]
-    p = ca[:, None, :, None, :]
-    r = (np.roll(ca, -1, axis=1) - ca)[:, None, :, None, :]
-    q = cb[None, :, None, :, :]
-    s = (np.roll(cb, -1, axis=1) - cb)[None, :, None, :, :]
-    denom = _cross(r, s)  # [n, 1 or m, 4, 4]
-    qp = q - p
-    safe = np.where(np.abs(denom) > 1e-12, denom, 1.0)
-    t = _cross(qp, s) / safe
-    u = _cross(qp, r) / safe
-    hit = (np.abs(denom) > 1e-12) & (t >= -1e-9) & (t <= 1 + 1e-9) & (u >= -1e-9) & (u <= 1 + 1e-9)
-    cross_pts = p + t[..., None] * r  # [n, m, 4, 4, 2]
-    cross_pts = np.broadcast_to(cross_pts, (n, m, 4, 4, 2)).reshape(n, m, 16, 2)
-    pts = np.concatenate([pa, pb, cross_pts], axis=2)  # [n, m, 24, 2]
-    valid = np.concatenate([in_a, in_b, np.broadcast_to(hit, (n, m, 4, 4)).reshape(n, m, 16)],
-                           axis=2)
-    count = valid.sum(axis=2)  # [n, m]
-    centre = (pts * valid[..., None]).sum(axis=2) / np.maximum(count, 1)[..., None]
-    rel = pts - centre[:, :, None, :]
-    angle = np.where(valid, np.arctan2(rel[..., 1], rel[..., 0]), 10.0)  # invalid sort last
-    order = np.argsort(angle, axis=2)
-    rel = np.take_along_axis(rel, order[..., None], axis=2)
+def _pair_intersection(ra, rb, ca, cb):
+    """Intersection areas of aligned pairs ra[k], rb[k] (corners ca, cb [P, 4, 2]): [P]."""
+    num = ra.shape[0]
+    ax, ay, bx, by = ca[..., 0], ca[..., 1], cb[..., 0], cb[..., 1]  # [P, 4]
+    in_a = _inside(ax, ay, rb)  # a's corners inside b
+    in_b = _inside(bx, by, ra)
+    # edges p + t r (of a) and q + u s (of b), every a edge against every b edge: [P, 4, 4]
+    rx, ry = np.roll(ax, -1, axis=1) - ax, np.roll(ay, -1, axis=1) - ay
+    sx, sy = np.roll(bx, -1, axis=1) - bx, np.roll(by, -1, axis=1) - by
+    rx, ry, px, py = rx[:, :, None], ry[:, :, None], ax[:, :, None], ay[:, :, None]
+    sx, sy = sx[:, None, :], sy[:, None, :]
+    qpx, qpy = bx[:, None, :] - px, by[:, None, :] - py
+    denom = rx * sy - ry * sx
+    parallel = np.abs(denom) <= 1e-12
+    safe = np.where(parallel, 1.0, denom)
+    t = (qpx * sy - qpy * sx) / safe
+    u = (qpx * ry - qpy * rx) / safe
+    hit = ~parallel & (t >= -1e-9) & (t <= 1 + 1e-9) & (u >= -1e-9) & (u <= 1 + 1e-9)
+    xs = np.concatenate([ax, bx, (px + t * rx).reshape(num, 16)], axis=1)  # [P, 24]
+    ys = np.concatenate([ay, by, (py + t * ry).reshape(num, 16)], axis=1)
+    valid = np.concatenate([in_a, in_b, hit.reshape(num, 16)], axis=1)
+    count = valid.sum(axis=1)  # [P]
+    denom_c = np.maximum(count, 1)
+    xs = xs - (xs * valid).sum(axis=1, keepdims=True) / denom_c[:, None]  # centred on the
+    ys = ys - (ys * valid).sum(axis=1, keepdims=True) / denom_c[:, None]  # valid points' mean
+    # pseudo-angle, monotonic in the true angle and cheaper than arctan2; invalid sort last
+    ratio = ys / np.maximum(np.abs(xs) + np.abs(ys), 1e-300)
+    pseudo = np.where(xs >= 0, ratio, 2.0 - ratio)  # in [-1, 3)
+    order = np.argsort(np.where(valid, pseudo, 10.0), axis=1)
+    xs = np.take_along_axis(xs, order, axis=1)
+    ys = np.take_along_axis(ys, order, axis=1)
     # positions past the valid ones repeat the first vertex: zero-area closing edges
-    rank = np.arange(24)
-    rel = np.where((rank < count[..., None])[..., None], rel, rel[:, :, :1, :])
-    area = 0.5 * _cross(rel, np.roll(rel, -1, axis=2)).sum(axis=2)
+    past = np.arange(24) >= count[:, None]
+    xs = np.where(past, xs[:, :1], xs)
+    ys = np.where(past, ys[:, :1], ys)
+    area = 0.5 * (xs * np.roll(ys, -1, axis=1) - ys * np.roll(xs, -1, axis=1)).sum(axis=1)
     return np.where(count >= 3, np.maximum(area, 0.0), 0.0)
 
 
@@ -133,12 +130,11 @@ def rect_intersection(rects_a, rects_b, dtype=np.float64):
         stop = min(start + rows, ra.shape[0])
         dist = np.hypot(ra[start:stop, None, 0] - rb[None, :, 0],
                         ra[start:stop, None, 1] - rb[None, :, 1])
-        near = dist <= radius_a[start:stop, None] + radius_b[None, :] + _EPS
-        cols = np.flatnonzero(near.any(axis=0))
-        if cols.size == 0:
-            continue
-        block = _intersection_block(ra[start:stop], rb[cols], ca[start:stop], cb[cols])
-        out[start:stop, cols] = np.where(near[:, cols], block, 0.0)
+        near_i, near_j = np.nonzero(dist <= radius_a[start:stop, None] + radius_b[None, :] + _EPS)
+        for lo in range(0, near_i.shape[0], _PAIRS_PER_CHUNK):
+            i = near_i[lo:lo + _PAIRS_PER_CHUNK] + start
+            j = near_j[lo:lo + _PAIRS_PER_CHUNK]
+            out[i, j] = _pair_intersection(ra[i], rb[j], ca[i], cb[j])
     return out
 
 
