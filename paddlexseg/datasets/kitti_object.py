@@ -152,9 +152,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
             raise DataError(f"{velo}: velodyne file not found for frame '{fid}' listed in "
                             f"ImageSets/{self.split}.txt")
         size = os.path.getsize(velo)
-        if size % 16:
-            raise DataError(f"{velo}: file size {size} bytes is not a multiple of 16; expected "
-                            f"float32 (x, y, z, intensity) records")
+        if size % 16 or size == 0:
+            raise DataError(f"{velo}: file size {size} bytes is not a positive multiple of 16; "
+                            f"expected float32 (x, y, z, intensity) records")
         calib = read_kitti_calib(self._path("calib", fid, "txt"))
         image_shape = None
         if self.fov_crop or self.load_image:

@@ -81,7 +81,9 @@ def test_image_set_name_without_files_and_empty_split(kitti):
 def test_truncated_velodyne_file(kitti):
     path = kitti / "training" / "velodyne" / "000002.bin"
     path.write_bytes(path.read_bytes()[:-3])
-    assert _raises(kitti, "not a multiple of 16").startswith(str(path))
+    assert _raises(kitti, "not a positive multiple of 16").startswith(str(path))
+    path.write_bytes(b"")
+    assert _raises(kitti, "0 bytes").startswith(str(path))
 
 
 def test_frame_without_objects_gives_a_valid_batch(kitti):
