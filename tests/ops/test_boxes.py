@@ -52,9 +52,9 @@ def _greedy_ref(boxes, scores, thr):
 
 def test_nms_bev_matches_loop_and_kinds():
     rng = np.random.default_rng(1)
-    boxes = np.column_stack([rng.uniform(0, 6, (40, 2)), np.zeros(40), rng.uniform(1, 3, (40, 3)),
-                             rng.uniform(-3, 3, 40)])
-    scores = rng.random(40)
+    boxes = np.column_stack([rng.uniform(0, 6, (25, 2)), np.zeros(25), rng.uniform(1, 3, (25, 3)),
+                             rng.uniform(-3, 3, 25)])
+    scores = rng.random(25)
     for thr in (0.01, 0.3, 0.7):
         keep = nms_bev(boxes, scores, thr)
         assert keep.dtype == np.int64
