@@ -100,3 +100,17 @@ def test_collate_and_images(synthetic_kitti3d):
     if samples[0]["meta"]["flip"]:
         rgb = rgb[:, ::-1]
     np.testing.assert_allclose(samples[0]["image"][0] + 103.53, rgb[:, :, 2], atol=1e-3)
+
+
+def test_test_split_without_labels(synthetic_kitti3d, tmp_path):
+    import shutil
+    root = tmp_path / "k"
+    for sub in ("velodyne", "image_2", "calib"):
+        shutil.copytree(f"{synthetic_kitti3d}/training/{sub}", root / "testing" / sub)
+    (root / "ImageSets").mkdir()
+    (root / "ImageSets" / "test.txt").write_text("000003\n000004\n")
+    ds = KittiObject(str(root), split="test", mode="test", point_range=RANGE)
+    s = ds[1]
+    assert s["anno"] == {} and s["gt_boxes"].shape == (0, 7) and s["meta"]["frame_id"] == "000004"
+    batch = KittiObject.collate([s])
+    assert batch.gt_annos == [{}] and batch.metas[0]["augmentation"][0]["op"] == "point_range"

@@ -14,8 +14,8 @@ import numpy as np
 from .primitives import Primitive
 from .street import RAW, SIDEWALK_HEIGHT
 
-__all__ = ["SceneObject", "fit_box", "street_objects", "Placer", "make_car", "make_van",
-           "make_pedestrian", "make_cyclist"]
+__all__ = ["SceneObject", "fit_box", "street_objects", "sidewalk_bands", "Placer", "make_car",
+           "make_van", "make_pedestrian", "make_cyclist"]
 
 THING_LABELS = {RAW["car"], RAW["moving-car"], RAW["truck"], RAW["person"],
                 RAW["moving-person"], RAW["bicycle"]}
