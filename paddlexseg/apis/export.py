@@ -192,6 +192,9 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
     """
     logger = get_logger()
     family = family_of(cfg)
+    if family.name == "detection":  # dense part only; see apis/det_export.py
+        from .det_export import export_detector
+        return export_detector(cfg, model_path, save_dir)
     output_op = output_op or _export_section(cfg).get("output_op") or "argmax"
     if output_op not in OUTPUT_OPS:
         raise ConfigError(f"--output_op / export.output_op: expected one of "

@@ -50,6 +50,23 @@ def build_optimizer(cfg, parameters, lr_scheduler):
                             learning_rate=lr_scheduler, parameters=parameters)
 
 
+class _Opaque:
+    """Carries a field through the DataLoader untouched (it flattens lists and dicts and turns
+    every NumPy array inside into a Tensor, and fails on arrays of strings)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _needs_wrapping(value):
+    """Lists/dicts holding anything but Tensors (e.g. detection metas and KITTI annotations)."""
+    if isinstance(value, dict):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(not isinstance(v, paddle.Tensor) for v in value)
+    return False
+
+
 class _FieldsCollate:
     """Paddle's DataLoader silently drops batches that are not a list, tuple or dict, so the
     dataset's batch dataclass travels as a dict of its fields and is rebuilt by BatchLoader."""
@@ -59,7 +76,10 @@ class _FieldsCollate:
 
     def __call__(self, samples):
         batch = self.collate(samples)
-        out = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+        out = {}
+        for f in dataclasses.fields(batch):
+            value = getattr(batch, f.name)
+            out[f.name] = _Opaque(value) if _needs_wrapping(value) else value
         out["__batch_class__"] = type(batch)
         return out
 
@@ -73,7 +93,8 @@ class BatchLoader:
     def __iter__(self):
         for fields in self.loader:
             cls = fields.pop("__batch_class__")
-            yield cls(**fields)
+            yield cls(**{k: (v.value if isinstance(v, _Opaque) else v)
+                         for k, v in fields.items()})
 
     def __len__(self):
         return len(self.loader)
