@@ -57,21 +57,33 @@ def rect_corners(rects):
     return np.stack([x, y], axis=-1)
 
 
-def _inside(px, py, rects):
-    """Corners (px, py) [P, 4] inside the aligned rects [P, 5], with a small tolerance: [P, 4]."""
+def _inside(px, py, rects, tol):
+    """Corners (px, py) [P, 4] inside the aligned rects [P, 5], up to ``tol``: [P, 4]."""
     dx, dy = px - rects[:, 0:1], py - rects[:, 1:2]
     cos, sin = np.cos(rects[:, 4:5]), np.sin(rects[:, 4:5])
-    tol_x = rects[:, 2:3] / 2 * (1 + 1e-9) + _EPS
-    tol_y = rects[:, 3:4] / 2 * (1 + 1e-9) + _EPS
+    tol_x = rects[:, 2:3] / 2 + tol
+    tol_y = rects[:, 3:4] / 2 + tol
     return (np.abs(dx * cos + dy * sin) <= tol_x) & (np.abs(dy * cos - dx * sin) <= tol_y)
 
 
-def _pair_intersection(ra, rb, ca, cb):
-    """Intersection areas of aligned pairs ra[k], rb[k] (corners ca, cb [P, 4, 2]): [P]."""
+def _pair_intersection(ra, rb):
+    """Intersection areas of aligned pairs ra[k], rb[k] [P, 5]: [P].
+
+    Each pair is moved so that a's centre is the origin: coordinates stay of the size of the
+    boxes, which keeps float32 exact enough for the tolerances below.
+    """
     num = ra.shape[0]
+    eps = np.finfo(ra.dtype).eps
+    scale = np.maximum(np.maximum(ra[:, 2:4].max(axis=1), rb[:, 2:4].max(axis=1)), 1.0)[:, None]
+    tol = 64 * eps * scale  # [P, 1] length tolerance
+    rb = rb.copy()
+    rb[:, :2] -= ra[:, :2]
+    ra = ra.copy()
+    ra[:, :2] = 0
+    ca, cb = rect_corners(ra), rect_corners(rb)
     ax, ay, bx, by = ca[..., 0], ca[..., 1], cb[..., 0], cb[..., 1]  # [P, 4]
-    in_a = _inside(ax, ay, rb)  # a's corners inside b
-    in_b = _inside(bx, by, ra)
+    in_a = _inside(ax, ay, rb, tol)  # a's corners inside b
+    in_b = _inside(bx, by, ra, tol)
     # edges p + t r (of a) and q + u s (of b), every a edge against every b edge: [P, 4, 4]
     rx, ry = np.roll(ax, -1, axis=1) - ax, np.roll(ay, -1, axis=1) - ay
     sx, sy = np.roll(bx, -1, axis=1) - bx, np.roll(by, -1, axis=1) - by
@@ -79,11 +91,13 @@ def _pair_intersection(ra, rb, ca, cb):
     sx, sy = sx[:, None, :], sy[:, None, :]
     qpx, qpy = bx[:, None, :] - px, by[:, None, :] - py
     denom = rx * sy - ry * sx
-    parallel = np.abs(denom) <= 1e-12
+    # parallel when sin(angle between the edges) is at rounding level
+    parallel = np.abs(denom) <= 64 * eps * np.hypot(rx, ry) * np.hypot(sx, sy)
     safe = np.where(parallel, 1.0, denom)
     t = (qpx * sy - qpy * sx) / safe
     u = (qpx * ry - qpy * rx) / safe
-    hit = ~parallel & (t >= -1e-9) & (t <= 1 + 1e-9) & (u >= -1e-9) & (u <= 1 + 1e-9)
+    lim = 64 * eps
+    hit = ~parallel & (t >= -lim) & (t <= 1 + lim) & (u >= -lim) & (u <= 1 + lim)
     xs = np.concatenate([ax, bx, (px + t * rx).reshape(num, 16)], axis=1)  # [P, 24]
     ys = np.concatenate([ay, by, (py + t * ry).reshape(num, 16)], axis=1)
     valid = np.concatenate([in_a, in_b, hit.reshape(num, 16)], axis=1)
@@ -121,7 +135,6 @@ def rect_intersection(rects_a, rects_b, dtype=np.float64):
     out = np.zeros((ra.shape[0], rb.shape[0]), dtype=dtype)
     if out.size == 0:
         return out
-    ca, cb = rect_corners(ra), rect_corners(rb)
     # pairs whose circumscribed circles are apart do not overlap: only close pairs are clipped
     radius_a = np.hypot(ra[:, 2], ra[:, 3]) / 2
     radius_b = np.hypot(rb[:, 2], rb[:, 3]) / 2
@@ -134,7 +147,7 @@ def rect_intersection(rects_a, rects_b, dtype=np.float64):
         for lo in range(0, near_i.shape[0], _PAIRS_PER_CHUNK):
             i = near_i[lo:lo + _PAIRS_PER_CHUNK] + start
             j = near_j[lo:lo + _PAIRS_PER_CHUNK]
-            out[i, j] = _pair_intersection(ra[i], rb[j], ca[i], cb[j])
+            out[i, j] = _pair_intersection(ra[i], rb[j])
     return out
 
 

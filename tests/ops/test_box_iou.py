@@ -33,7 +33,11 @@ def _box(x, y, l, w, yaw, z=0.0, h=1.0):
     return [x, y, z, l, w, h, yaw]
 
 
-def test_hand_cases():
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-9), (np.float32, 1e-5)])
+@pytest.mark.parametrize("origin", [(0.0, 0.0), (65.3, -38.1)])
+def test_hand_cases(dtype, atol, origin):
+    def _box(x, y, l, w, yaw, z=0.0, h=1.0):
+        return [x + origin[0], y + origin[1], z, l, w, h, yaw]
     a = np.array([_box(0, 0, 4, 2, 0)])
     cases = [
         (_box(0, 0, 4, 2, 0), 1.0),  # identical
@@ -45,16 +49,17 @@ def test_hand_cases():
         (_box(4, 0, 4, 2, 0), 0.0),  # touching edges
     ]
     for b, want in cases:
-        got = box_iou_bev(a, np.array([b]))
-        assert got.dtype == np.float64 and got.shape == (1, 1)
-        np.testing.assert_allclose(got[0, 0], want, atol=1e-9, err_msg=str(b))
+        got = box_iou_bev(a, np.array([b]), dtype=dtype)
+        assert got.dtype == dtype and got.shape == (1, 1)
+        np.testing.assert_allclose(got[0, 0], want, atol=atol, err_msg=str(b))
     # two unit squares, one rotated 45 degrees about the same centre: overlap is a regular
     # octagon of area 2 (sqrt(2) - 1) * 2 ... with side t = sqrt(2) - 1: area = 2 (1 + sqrt 2) t^2
     sq = np.array([_box(0, 0, 1, 1, 0)])
     rot = np.array([_box(0, 0, 1, 1, np.pi / 4)])
     t = np.sqrt(2) - 1
     octagon = 2 * (1 + np.sqrt(2)) * t * t
-    np.testing.assert_allclose(box_iou_bev(sq, rot)[0, 0], octagon / (2 - octagon), atol=1e-12)
+    np.testing.assert_allclose(box_iou_bev(sq, rot, dtype=dtype)[0, 0], octagon / (2 - octagon),
+                               atol=atol)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
