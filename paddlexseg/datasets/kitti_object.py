@@ -26,7 +26,7 @@ import paddle
 from ..boxes3d import camera_boxes_to_lidar
 from ..registry import DATASETS, ConfigError
 from ..structures import DetBatch, to_tensor
-from ..transforms.det_aug import DetAugment, apply_ranges
+from ..transforms.det_aug import DetAugment, ObjectNoise, apply_ranges
 from .errors import DataError
 from .kitti_calib import fov_mask, read_kitti_calib
 from .kitti_label import read_label
@@ -92,6 +92,8 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
             (and object filter in mode "train"); None = no filter.
         augment: :class:`~paddlexseg.transforms.det_aug.DetAugment` arguments (mode "train";
             None = no augmentation).
+        object_noise: :class:`~paddlexseg.transforms.det_aug.ObjectNoise` arguments (mode
+            "train", after GT sampling; None = off; SECOND: ``{}``).
         gt_sampler: :class:`~paddlexseg.datasets.gt_database.GTSampler` arguments (mode
             "train"; None = no GT sampling). A relative ``info_path`` is taken under ``root``.
         load_image: also load ``image_2`` as BGR float32 [3, H, W] (MVX-Net).
@@ -103,8 +105,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
 
     def __init__(self, root, split="train", mode="train", class_names=DEFAULT_CLASSES,
                  fov_crop=True, point_range=None, augment=None, gt_sampler=None,
-                 load_image=False, image_size=None, image_mean=MVX_IMAGE_MEAN,
-                 image_std=(1.0, 1.0, 1.0), seed=0, config_path="dataset"):
+                 object_noise=None, load_image=False, image_size=None,
+                 image_mean=MVX_IMAGE_MEAN, image_std=(1.0, 1.0, 1.0), seed=0,
+                 config_path="dataset"):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"{config_path}.mode: expected one of {MODES}, got {mode!r}")
@@ -127,6 +130,8 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         self.image_mean = np.asarray(image_mean, np.float32).reshape(3, 1, 1)
         self.image_std = np.asarray(image_std, np.float32).reshape(3, 1, 1)
         self.augment = build_sub_config(augment, DetAugment, f"{config_path}.augment")
+        self.object_noise = build_sub_config(object_noise, ObjectNoise,
+                                             f"{config_path}.object_noise")
         self.sampler = None
         if gt_sampler is not None and mode == "train":
             from .gt_database import GTSampler
@@ -205,6 +210,8 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         if train and self.sampler is not None:
             points, boxes, labels = self.sampler(points, boxes, labels, self.class_names, rng,
                                                  record)
+        if train and self.object_noise is not None:
+            points, boxes = self.object_noise(points, boxes, rng, record)
         if train and self.augment is not None:
             points, boxes = self.augment.geometric(points, boxes, rng, record)
         if self.point_range is not None:

@@ -1,7 +1,7 @@
 """Train-time augmentation of a LiDAR frame with 3-D boxes (mmdetection3d's SECOND pipeline).
 
 mmdet3d order: ``ObjectSample`` (GT sampling, :mod:`paddlexseg.datasets.gt_database`) ->
-``RandomFlip3D`` -> ``GlobalRotScaleTrans`` -> ``PointsRangeFilter`` -> ``ObjectRangeFilter``
+``ObjectNoise`` (:class:`ObjectNoise`, optional) -> ``RandomFlip3D`` -> ``GlobalRotScaleTrans`` -> ``PointsRangeFilter`` -> ``ObjectRangeFilter``
 -> ``PointShuffle``. Every step appends what it did to a record (a list of dicts with an
 ``op`` key) in the order applied, so that a fusion model can map augmented points back to the
 camera (:func:`undo_points`). Points are float32 [N, C] (x, y, z first); boxes are LiDAR boxes
@@ -14,8 +14,9 @@ The forward map of the geometric steps, applied to a point p in the order record
 import numpy as np
 
 from ..boxes3d import limit_period
+from ..ops.boxes import box_iou_bev, points_in_boxes
 
-__all__ = ["DetAugment", "flip_horizontal", "rotate_scale_translate", "points_range_mask",
+__all__ = ["DetAugment", "ObjectNoise", "flip_horizontal", "rotate_scale_translate", "points_range_mask",
            "objects_range_mask", "undo_points", "apply_ranges"]
 
 
@@ -149,3 +150,64 @@ def apply_ranges(points, boxes, labels, point_range, record, objects=True):
         boxes[:, 6] = limit_period(boxes[:, 6])
         record.append({"op": "object_range", "range": [float(v) for v in point_range]})
     return points, boxes, labels
+
+
+class ObjectNoise:
+    """mmdet3d ``ObjectNoise`` (``noise_per_object_v3_``): move and turn each box, with the
+    points inside it, by a random offset and yaw, keeping the first of ``num_try`` draws
+    whose box overlaps (rotated BEV) no other box as currently placed; boxes are processed in
+    order and a box without a free draw stays. A point inside several boxes moves with the
+    first. mmdet3d's ``global_rot_range`` (0 in the SECOND configs) is not implemented.
+
+    Args:
+        num_try: candidate draws per box (SECOND: 100).
+        translation_std: std (m) of the offset per axis (SECOND: [1.0, 1.0, 0.5]).
+        rot_range: (min, max) yaw change in radians (SECOND: +-pi/4).
+    """
+
+    def __init__(self, num_try=100, translation_std=(1.0, 1.0, 0.5),
+                 rot_range=(-0.78539816, 0.78539816)):
+        if int(num_try) < 1:
+            raise ValueError(f"num_try: expected a positive integer, got {num_try}")
+        std = np.broadcast_to(np.asarray(translation_std, dtype=np.float64), (3,)).copy()
+        if (std < 0).any():
+            raise ValueError(f"translation_std: expected non-negative metres, got "
+                             f"{translation_std}")
+        if len(rot_range) != 2 or rot_range[0] > rot_range[1]:
+            raise ValueError(f"rot_range: expected (min, max) radians, got {rot_range}")
+        self.num_try, self.translation_std = int(num_try), std
+        self.rot_range = tuple(float(v) for v in rot_range)
+
+    def __call__(self, points, boxes, rng, record):
+        """Returns (points, boxes) and appends ``{"op": "object_noise", "translation" [M, 3],
+        "rotation" [M]}`` (zeros for boxes that stayed) to ``record``."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7).copy()
+        m = boxes.shape[0]
+        loc = rng.normal(size=(m, self.num_try, 3)) * self.translation_std     # [M, T, 3]
+        rot = rng.uniform(*self.rot_range, size=(m, self.num_try))             # [M, T]
+        inside = np.asarray(points_in_boxes(points[:, :3].astype(np.float64), boxes)) \
+            if m else np.zeros((points.shape[0], 0), dtype=bool)               # [N, M]
+        owner = np.where(inside.any(1), inside.argmax(1), -1)                  # first box
+        chosen_loc, chosen_rot = np.zeros((m, 3)), np.zeros(m)
+        moved = np.zeros(m, dtype=bool)
+        current = boxes.copy()
+        for i in range(m):
+            cand = np.repeat(boxes[i:i + 1], self.num_try, axis=0)
+            cand[:, :3] += loc[i]
+            cand[:, 6] += rot[i]
+            others = np.delete(current, i, axis=0)
+            free = np.ones(self.num_try, dtype=bool) if others.shape[0] == 0 else \
+                ~(np.asarray(box_iou_bev(cand, others)) > 0).any(1)
+            if free.any():
+                j = int(np.argmax(free))
+                chosen_loc[i], chosen_rot[i], moved[i] = loc[i, j], rot[i, j], True
+                current[i] = cand[j]
+        points = points.copy()
+        for i in np.flatnonzero(moved):
+            sel = owner == i
+            xy = points[sel, :2].astype(np.float64) - boxes[i, :2]
+            points[sel, :2] = xy @ _rot(chosen_rot[i]).T + boxes[i, :2] + chosen_loc[i, :2]
+            points[sel, 2] = points[sel, 2] + chosen_loc[i, 2]
+        record.append({"op": "object_noise", "translation": chosen_loc.tolist(),
+                       "rotation": chosen_rot.tolist()})
+        return points, current

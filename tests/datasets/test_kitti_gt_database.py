@@ -73,9 +73,11 @@ def test_sampling_tops_up_without_collisions(synthetic_kitti3d):
 def test_dataset_with_sampler_and_errors(synthetic_kitti3d, tmp_path):
     cfg = dict(root=synthetic_kitti3d, split="train", mode="train", augment={}, seed=2,
                gt_sampler={"sample_groups": {"Car": 20, "Pedestrian": 8, "Cyclist": 8}},
-               point_range=[0, -40, -3, 70.4, 40, 1])
+               point_range=[0, -40, -3, 70.4, 40, 1], object_noise={})
     a, b = KittiObject(**cfg)[0], KittiObject(**cfg)[0]
-    assert a["meta"]["augmentation"][0]["op"] == "gt_sample"
+    assert [s["op"] for s in a["meta"]["augmentation"]] == [
+        "gt_sample", "object_noise", "flip", "rotation", "scale", "translation", "point_range",
+        "object_range", "shuffle"]
     assert a["meta"]["augmentation"][0]["num"] > 0
     np.testing.assert_array_equal(a["points"], b["points"])
     np.testing.assert_array_equal(a["gt_boxes"], b["gt_boxes"])

@@ -99,3 +99,43 @@ def test_draws_and_config_checks():
                {"translation_std": -1}):
         with pytest.raises(ValueError):
             DetAugment(**kw)
+
+
+def test_object_noise_moves_points_with_their_boxes():
+    from paddlexseg.ops.boxes import box_iou_bev
+    from paddlexseg.transforms.det_aug import ObjectNoise
+    rng = np.random.default_rng(5)
+    boxes = np.array([[10.0, 0, -1.7, 4, 1.8, 1.5, 0.1], [10, 8, -1.7, 4, 1.8, 1.5, 1.0],
+                      [20, -5, -1.7, 0.8, 0.6, 1.7, 0.0]])
+    local = rng.uniform(-0.45, 0.45, (600, 3))
+    pts = [np.c_[rng.uniform([0, -20, -3], [40, 20, 1], (2000, 3)), np.zeros(2000)]]
+    for b in boxes:
+        c, s = np.cos(b[6]), np.sin(b[6])
+        xy = (local[:, :2] * b[3:5]) @ np.array([[c, s], [-s, c]]) + b[:2]
+        pts.append(np.c_[xy, local[:, 2] * b[5] + b[2] + b[5] / 2, np.ones(600)])
+    pts = np.concatenate(pts).astype(np.float32)
+    before = points_in_boxes(pts[:, :3].astype(np.float64), boxes)
+    record = []
+    out, moved = ObjectNoise()(pts, boxes, np.random.default_rng(0), record)
+    step = record[0]
+    assert step["op"] == "object_noise" and len(step["rotation"]) == 3
+    assert np.abs(step["rotation"]).max() <= np.pi / 4 and np.abs(step["rotation"]).min() > 0
+    np.testing.assert_allclose(moved[:, 6] - boxes[:, 6], step["rotation"])
+    np.testing.assert_allclose(moved[:, :3] - boxes[:, :3], step["translation"])
+    np.testing.assert_array_equal(moved[:, 3:6], boxes[:, 3:6])
+    after = points_in_boxes(out[:, :3].astype(np.float64), moved)
+    for k in range(3):                                   # each object's points follow its box
+        assert after[before[:, k], k].mean() > 0.99
+    np.testing.assert_array_equal(out[~before.any(1)], pts[~before.any(1)])
+    iou = box_iou_bev(moved, moved)
+    np.fill_diagonal(iou, 0)
+    assert iou.max() == 0
+    again = ObjectNoise()(pts, boxes, np.random.default_rng(0), [])
+    np.testing.assert_array_equal(again[0], out)
+    # no free draw (two overlapping boxes that cannot move): both stay
+    overlap = np.array([[0.0, 0, 0, 4, 2, 1.5, 0], [1.0, 0, 0, 4, 2, 1.5, 0]])
+    rec = []
+    p2, b2 = ObjectNoise(num_try=5, translation_std=0, rot_range=(0, 0))(
+        pts, overlap, np.random.default_rng(0), rec)
+    np.testing.assert_array_equal(b2, overlap)
+    np.testing.assert_array_equal(p2, pts)
