@@ -23,7 +23,7 @@ from ..datasets.kitti_label import write_label
 from ..metrics.kitti_metric import bev_boxes_picture, detections_to_kitti_anno
 
 __all__ = ["resolve_frames", "read_frame", "camera_picture", "predict_detection",
-           "class_names_of"]
+           "write_frame_outputs", "class_names_of"]
 
 _COLORS = {"Car": (255, 60, 60), "Pedestrian": (60, 200, 255), "Cyclist": (255, 200, 0)}
 
@@ -100,6 +100,23 @@ def class_names_of(cfg):
     return ["Pedestrian", "Cyclist", "Car"]
 
 
+def write_frame_outputs(save_dir, frame_id, points, image, calib, det, class_names, pc_range):
+    """Write ``label_2/<id>.txt`` (with scores), ``bev/<id>.png`` and ``camera/<id>.png`` for
+    one frame's detections (LiDAR ``boxes_3d``, ``scores_3d``, ``labels_3d``); returns the
+    KITTI annotation dict written."""
+    for sub in ("label_2", "bev", "camera"):
+        os.makedirs(os.path.join(save_dir, sub), exist_ok=True)
+    anno = detections_to_kitti_anno(det, {"calib": calib, "image_shape": image.shape[:2]},
+                                    class_names)
+    write_label(os.path.join(save_dir, "label_2", f"{frame_id}.txt"), anno, with_score=True,
+                decimals=4)
+    Image.fromarray(bev_boxes_picture(points, None, det["boxes_3d"], pc_range)).save(
+        os.path.join(save_dir, "bev", f"{frame_id}.png"))
+    Image.fromarray(camera_picture(image, anno, calib["P2"])).save(
+        os.path.join(save_dir, "camera", f"{frame_id}.png"))
+    return anno
+
+
 def predict_detection(model, cfg, split, frame_ids, save_dir, progress=True):
     """Run ``model`` on each frame and write label_2 / bev / camera outputs.
 
@@ -107,23 +124,13 @@ def predict_detection(model, cfg, split, frame_ids, save_dir, progress=True):
         dict: ``frames``, ``boxes`` (written), ``seconds``, ``label_dir``.
     """
     names = class_names_of(cfg)
-    pc_range = model.voxelizer.point_cloud_range
-    dirs = {k: os.path.join(save_dir, k) for k in ("label_2", "bev", "camera")}
-    for d in dirs.values():
-        os.makedirs(d, exist_ok=True)
     start, total = time.time(), 0
     for frame_id in tqdm(frame_ids, desc="predict", disable=not progress, mininterval=2):
         points, calib, image = read_frame(split, frame_id)
         with paddle.no_grad():
             det = model([paddle.to_tensor(points)])["detections"][0]
-        meta = {"calib": calib, "image_shape": image.shape[:2]}
-        anno = detections_to_kitti_anno(det, meta, names)
-        write_label(os.path.join(dirs["label_2"], f"{frame_id}.txt"), anno, with_score=True,
-                    decimals=4)
+        anno = write_frame_outputs(save_dir, frame_id, points, image, calib, det, names,
+                                   model.voxelizer.point_cloud_range)
         total += len(anno["name"])
-        Image.fromarray(bev_boxes_picture(points, None, det["boxes_3d"], pc_range)).save(
-            os.path.join(dirs["bev"], f"{frame_id}.png"))
-        Image.fromarray(camera_picture(image, anno, calib["P2"])).save(
-            os.path.join(dirs["camera"], f"{frame_id}.png"))
     return {"frames": len(frame_ids), "boxes": total, "seconds": time.time() - start,
-            "label_dir": dirs["label_2"]}
+            "label_dir": os.path.join(save_dir, "label_2")}
