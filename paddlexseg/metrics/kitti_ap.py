@@ -14,8 +14,8 @@ import io
 
 import numpy as np
 
-from paddlexseg.metrics.kitti_match import (CLASS_NAMES, clean_data, first_pass, frame_overlaps,
-                                            get_thresholds, image_overlap, match_frame)
+from paddlexseg.metrics.kitti_match import (CLASS_NAMES, clean_data, first_pass, get_thresholds,
+                                            image_overlap, match_frame, pair_overlaps)
 
 __all__ = ["kitti_eval", "OVERLAP_SETS", "DIFFICULTIES", "eval_class"]
 
@@ -60,28 +60,51 @@ class _Scenes:
     """Ground truth and detections of all frames, flattened once for the class loops."""
 
     def __init__(self, gt_annos, dt_annos):
-        self.gt_annos, self.dt_annos = gt_annos, dt_annos
         self.gt, self.gt_off = _concat(gt_annos, _GT_KEYS)
         self.dt, self.dt_off = _concat(dt_annos, _GT_KEYS + ("score",))
         self.scores = self.dt["score"].astype(np.float64)
         self.alpha_gt = self.gt["alpha"].astype(np.float64)
         self.alpha_dt = self.dt["alpha"].astype(np.float64)
+        num_gt, num_dt = np.diff(self.gt_off), np.diff(self.dt_off)
+        self.num_gt = num_gt
+        # every (detection, ground truth) pair of every frame, frame by frame, row-major
+        per_frame = num_dt * num_gt
+        self.pair_off = np.concatenate([[0], np.cumsum(per_frame)]).astype(np.int64)
+        frame = np.repeat(np.arange(len(per_frame)), per_frame)
+        local = np.arange(self.pair_off[-1]) - self.pair_off[frame]
+        width = np.maximum(num_gt[frame], 1)
+        self.pair_dt = self.dt_off[frame] + local // width
+        self.pair_gt = self.gt_off[frame] + local % width
         # largest overlap of each detection's 2D box with a DontCare region of its frame
         self.dontcare = np.zeros(len(self.scores))
         dc_flag = self.gt["name"].astype(str) == "DontCare"
-        for f in range(len(gt_annos)):
+        for f in np.unique(frame[dc_flag[self.pair_gt]]) if len(frame) else []:
             g0, g1 = self.gt_off[f:f + 2]
             d0, d1 = self.dt_off[f:f + 2]
             dc = self.gt["bbox"][g0:g1][dc_flag[g0:g1]]
-            if len(dc) and d1 > d0:
-                self.dontcare[d0:d1] = image_overlap(self.dt["bbox"][d0:d1], dc, 0).max(axis=1)
-        self.overlaps = {}
+            self.dontcare[d0:d1] = image_overlap(self.dt["bbox"][d0:d1], dc, 0).max(axis=1)
+        self._overlaps, self._cleaned = {}, {}
 
-    def frame_overlaps(self, metric):
-        if metric not in self.overlaps:
-            self.overlaps[metric] = [frame_overlaps(d, g, metric)
-                                     for g, d in zip(self.gt_annos, self.dt_annos)]
-        return self.overlaps[metric]
+    def overlaps(self, metric):
+        """Flat overlaps of all pairs for ``metric`` (computed once)."""
+        if metric not in self._overlaps:
+            self._overlaps[metric] = pair_overlaps(self.dt, self.gt, self.pair_dt, self.pair_gt,
+                                                   metric)
+        return self._overlaps[metric]
+
+    def cleaned(self, class_name, difficulty):
+        """(number counted, ignore flags, [(frame, gt indices, dt indices)] of the frames with
+        a relevant box) for one class and difficulty (computed once)."""
+        key = (class_name, difficulty)
+        if key not in self._cleaned:
+            num_valid, ig_gt, ig_dt, _ = clean_data(self.gt, self.dt, class_name, difficulty)
+            g_rel, d_rel = np.flatnonzero(ig_gt != -1), np.flatnonzero(ig_dt != -1)
+            g_split = np.split(g_rel, np.searchsorted(g_rel, self.gt_off[1:-1]))
+            d_split = np.split(d_rel, np.searchsorted(d_rel, self.dt_off[1:-1]))
+            frames = [(f, g, d) for f, (g, d) in enumerate(zip(g_split, d_split))
+                      if g.size or d.size]
+            self._cleaned[key] = (num_valid, ig_gt, ig_dt, frames)
+        return self._cleaned[key]
 
 
 def _frame_stats(ov, ig_gt, ig_dt, scores, alpha_gt, alpha_dt, dc_hit, thresholds, min_overlap,
@@ -117,19 +140,14 @@ def _frame_stats(ov, ig_gt, ig_dt, scores, alpha_gt, alpha_dt, dc_hit, threshold
 def eval_class(scenes, class_name, difficulty, metric, min_overlap, compute_aos=False):
     """Interpolated precision and orientation similarity [41] of one class / difficulty /
     metric / minimum overlap, after the devkit's running max from the right."""
-    num_valid, ig_gt_all, ig_dt_all, _ = clean_data(scenes.gt, scenes.dt, class_name, difficulty)
-    overlaps = scenes.frame_overlaps(metric)
+    num_valid, ig_gt_all, ig_dt_all, relevant = scenes.cleaned(class_name, difficulty)
+    flat = scenes.overlaps(metric)
     frames = []
-    for f in range(len(overlaps)):
-        g0, g1 = scenes.gt_off[f:f + 2]
-        d0, d1 = scenes.dt_off[f:f + 2]
-        grel = np.flatnonzero(ig_gt_all[g0:g1] != -1)
-        drel = np.flatnonzero(ig_dt_all[d0:d1] != -1)
-        if grel.size == 0 and drel.size == 0:
-            continue
-        frames.append((overlaps[f][np.ix_(drel, grel)].tolist(), ig_gt_all[g0 + grel].tolist(),
-                       ig_dt_all[d0 + drel].tolist(), scenes.scores[d0 + drel].tolist(),
-                       g0 + grel, d0 + drel))
+    for f, gidx, didx in relevant:
+        rows = (didx - scenes.dt_off[f])[:, None] * scenes.num_gt[f]
+        ov = flat[scenes.pair_off[f] + rows + (gidx - scenes.gt_off[f])[None, :]]
+        frames.append((ov.tolist(), ig_gt_all[gidx].tolist(), ig_dt_all[didx].tolist(),
+                       scenes.scores[didx].tolist(), gidx, didx))
     tp_scores = []
     for ov, ig_gt, ig_dt, scores, _, _ in frames:
         if ig_gt and ig_dt:

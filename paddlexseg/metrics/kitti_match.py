@@ -9,10 +9,10 @@ kernels), ``compute_statistics`` (greedy matching of ground truth in file order)
 """
 import numpy as np
 
-from paddlexseg.ops.box_iou import rect_intersection, rect_iou
+from paddlexseg.ops.box_iou import rect_intersection_aligned
 
 __all__ = ["CLASS_NAMES", "MIN_HEIGHT", "MAX_OCCLUSION", "MAX_TRUNCATION", "clean_data",
-           "frame_overlaps", "match_frame", "first_pass", "get_thresholds"]
+           "image_overlap", "pair_overlaps", "frame_overlaps", "match_frame", "first_pass", "get_thresholds"]
 
 CLASS_NAMES = ("car", "pedestrian", "cyclist", "van", "person_sitting", "truck")
 MIN_HEIGHT = (40, 25, 25)  # easy, moderate, hard: minimum 2D box height in pixels
@@ -80,31 +80,45 @@ def _camera_rects(anno):
     return np.column_stack([loc[:, 0], loc[:, 2], dims[:, 0], dims[:, 2], -ry])
 
 
-def frame_overlaps(dt, gt, metric):
-    """Overlap [D, G] of one frame's detections with its ground truth.
+def pair_overlaps(dt, gt, dt_index, gt_index, metric):
+    """Overlap of the detection / ground-truth pairs ``(dt_index[k], gt_index[k])``: [P].
 
     ``metric``: ``"bbox"`` (2D IoU in the image), ``"bev"`` (rotated IoU of the (x, z)
     footprints), ``"3d"`` (rotated footprint x overlap along the camera y axis, boxes hanging
-    from ``location`` upwards by ``h``).
+    from ``location`` upwards by ``h``, over the union of volumes).
     """
     if metric == "bbox":
-        return image_overlap(dt["bbox"], gt["bbox"])
-    rd, rg = _camera_rects(dt), _camera_rects(gt)
+        bd = np.asarray(dt["bbox"], np.float64).reshape(-1, 4)[dt_index]
+        bg = np.asarray(gt["bbox"], np.float64).reshape(-1, 4)[gt_index]
+        iw = np.minimum(bd[:, 2], bg[:, 2]) - np.maximum(bd[:, 0], bg[:, 0])
+        ih = np.minimum(bd[:, 3], bg[:, 3]) - np.maximum(bd[:, 1], bg[:, 1])
+        inter = iw * ih
+        union = ((bd[:, 2] - bd[:, 0]) * (bd[:, 3] - bd[:, 1])
+                 + (bg[:, 2] - bg[:, 0]) * (bg[:, 3] - bg[:, 1]) - inter)
+        hit = (iw > 0) & (ih > 0)
+        return np.where(hit, inter / np.where(hit, union, 1.0), 0.0)
+    rd, rg = _camera_rects(dt)[dt_index], _camera_rects(gt)[gt_index]
+    inter = rect_intersection_aligned(rd, rg)
     if metric == "bev":
-        return rect_iou(rd, rg)
-    inter = rect_intersection(rd, rg)
-    yd = np.asarray(dt["location"], np.float64).reshape(-1, 3)[:, 1]
-    yg = np.asarray(gt["location"], np.float64).reshape(-1, 3)[:, 1]
-    hd = np.asarray(dt["dimensions"], np.float64).reshape(-1, 3)[:, 1]
-    hg = np.asarray(gt["dimensions"], np.float64).reshape(-1, 3)[:, 1]
-    iw = np.minimum(yd[:, None], yg[None, :]) - np.maximum(yd[:, None] - hd[:, None],
-                                                           yg[None, :] - hg[None, :])
+        union = rd[:, 2] * rd[:, 3] + rg[:, 2] * rg[:, 3] - inter
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    ld = np.asarray(dt["location"], np.float64).reshape(-1, 3)[dt_index]
+    lg = np.asarray(gt["location"], np.float64).reshape(-1, 3)[gt_index]
+    dd = np.asarray(dt["dimensions"], np.float64).reshape(-1, 3)[dt_index]
+    dg = np.asarray(gt["dimensions"], np.float64).reshape(-1, 3)[gt_index]
+    iw = np.minimum(ld[:, 1], lg[:, 1]) - np.maximum(ld[:, 1] - dd[:, 1], lg[:, 1] - dg[:, 1])
     inter = inter * iw
-    vol_d = np.prod(np.asarray(dt["dimensions"], np.float64).reshape(-1, 3), axis=1)
-    vol_g = np.prod(np.asarray(gt["dimensions"], np.float64).reshape(-1, 3), axis=1)
     hit = (iw > 0) & (inter > 0)
-    union = vol_d[:, None] + vol_g[None, :] - inter
+    union = dd.prod(axis=1) + dg.prod(axis=1) - inter
     return np.where(hit, inter / np.where(hit, union, 1.0), 0.0)
+
+
+def frame_overlaps(dt, gt, metric):
+    """Overlap [D, G] of one frame's detections with its ground truth (see
+    :func:`pair_overlaps`)."""
+    num_dt, num_gt = len(np.asarray(dt["name"]).reshape(-1)), len(np.asarray(gt["name"]).reshape(-1))
+    di, gi = np.meshgrid(np.arange(num_dt), np.arange(num_gt), indexing="ij")
+    return pair_overlaps(dt, gt, di.reshape(-1), gi.reshape(-1), metric).reshape(num_dt, num_gt)
 
 
 def first_pass(overlaps, ignored_gt, ignored_dt, scores, min_overlap):

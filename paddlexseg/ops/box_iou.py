@@ -17,7 +17,7 @@ import numpy as np
 
 from paddlexseg.ops._common import like, to_numpy
 
-__all__ = ["rect_corners", "rect_intersection", "rect_iou", "box_iou_bev", "box_iou_3d",
+__all__ = ["rect_corners", "rect_intersection", "rect_intersection_aligned", "rect_iou", "box_iou_bev", "box_iou_3d",
            "nearest_bev_iou", "limit_period"]
 
 _PAIRS_PER_CHUNK = 40000  # bounds the [pairs, 24, 2] work arrays to a few tens of MB
@@ -148,6 +148,25 @@ def rect_intersection(rects_a, rects_b, dtype=np.float64):
             i = near_i[lo:lo + _PAIRS_PER_CHUNK] + start
             j = near_j[lo:lo + _PAIRS_PER_CHUNK]
             out[i, j] = _pair_intersection(ra[i], rb[j])
+    return out
+
+
+def rect_intersection_aligned(rects_a, rects_b, dtype=np.float64):
+    """Intersection area of the aligned pairs ``(rects_a[k], rects_b[k])``: [P] (NumPy).
+
+    The batched form of :func:`rect_intersection` for pairs gathered from many frames (the
+    KITTI evaluator); far-apart pairs are skipped as there.
+    """
+    ra = np.asarray(rects_a, dtype=dtype).reshape(-1, 5)
+    rb = np.asarray(rects_b, dtype=dtype).reshape(-1, 5)
+    if ra.shape != rb.shape:
+        raise ValueError(f"rect_intersection_aligned: {ra.shape[0]} and {rb.shape[0]} rectangles")
+    out = np.zeros(ra.shape[0], dtype=dtype)
+    reach = (np.hypot(ra[:, 2], ra[:, 3]) + np.hypot(rb[:, 2], rb[:, 3])) / 2 + _EPS
+    near = np.flatnonzero(np.hypot(ra[:, 0] - rb[:, 0], ra[:, 1] - rb[:, 1]) <= reach)
+    for lo in range(0, near.shape[0], _PAIRS_PER_CHUNK):
+        k = near[lo:lo + _PAIRS_PER_CHUNK]
+        out[k] = _pair_intersection(ra[k], rb[k])
     return out
 
 
