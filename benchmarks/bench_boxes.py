@@ -126,7 +126,8 @@ def _scan(rng, num):
     r = rng.uniform(2, 75, num)
     phi = rng.uniform(-np.pi / 4, np.pi / 4, num)
     z = rng.uniform(-2.5, 0.8, num)
-    return np.column_stack([r * np.cos(phi), r * np.sin(phi), z, rng.random(num)]).astype(np.float32)
+    xyzi = np.column_stack([r * np.cos(phi), r * np.sin(phi), z, rng.random(num)])
+    return xyzi.astype(np.float32)
 
 
 def _naive_pool(points, coords, reduce):

@@ -12,7 +12,8 @@ import numpy as np
 from paddlexseg.ops.box_iou import rect_intersection_aligned
 
 __all__ = ["CLASS_NAMES", "MIN_HEIGHT", "MAX_OCCLUSION", "MAX_TRUNCATION", "clean_data",
-           "image_overlap", "pair_overlaps", "frame_overlaps", "match_frame", "first_pass", "get_thresholds"]
+           "image_overlap", "pair_overlaps", "frame_overlaps", "match_frame", "first_pass",
+           "get_thresholds"]
 
 CLASS_NAMES = ("car", "pedestrian", "cyclist", "van", "person_sitting", "truck")
 MIN_HEIGHT = (40, 25, 25)  # easy, moderate, hard: minimum 2D box height in pixels
@@ -116,7 +117,8 @@ def pair_overlaps(dt, gt, dt_index, gt_index, metric):
 def frame_overlaps(dt, gt, metric):
     """Overlap [D, G] of one frame's detections with its ground truth (see
     :func:`pair_overlaps`)."""
-    num_dt, num_gt = len(np.asarray(dt["name"]).reshape(-1)), len(np.asarray(gt["name"]).reshape(-1))
+    num_dt = len(np.asarray(dt["name"]).reshape(-1))
+    num_gt = len(np.asarray(gt["name"]).reshape(-1))
     di, gi = np.meshgrid(np.arange(num_dt), np.arange(num_gt), indexing="ij")
     return pair_overlaps(dt, gt, di.reshape(-1), gi.reshape(-1), metric).reshape(num_dt, num_gt)
 

@@ -1,4 +1,5 @@
-"""mmdet3d's range anchor generators (``mmdet3d/models/task_modules/anchor/anchor_3d_generator.py``):
+"""mmdet3d's range anchor generators
+(``mmdet3d/models/task_modules/anchor/anchor_3d_generator.py``):
 ``Anchor3DRangeGenerator`` (used by the SECOND / PointPillars KITTI configs) and
 ``AlignedAnchor3DRangeGenerator`` (MVX-Net, nuScenes). Paddle3D's ``AnchorGenerator`` and
 OpenPCDet's ``AnchorGenerator`` lay anchors out differently; the layout here is mmdet3d's so that

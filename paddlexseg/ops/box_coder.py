@@ -1,4 +1,5 @@
-"""mmdet3d ``DeltaXYZWLHRBBoxCoder`` (``mmdet3d/models/task_modules/coders/delta_xyzwhlr_bbox_coder.py``),
+"""mmdet3d ``DeltaXYZWLHRBBoxCoder``
+(``mmdet3d/models/task_modules/coders/delta_xyzwhlr_bbox_coder.py``),
 also OpenPCDet's ``ResidualCoder`` and Paddle3D's ``ResidualCoder`` without sin/cos encoding.
 
 Boxes are ``(x, y, z, l, w, h, yaw, extra...)`` with ``z`` the bottom centre. With the anchor's

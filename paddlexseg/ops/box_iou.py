@@ -17,7 +17,8 @@ import numpy as np
 
 from paddlexseg.ops._common import like, to_numpy
 
-__all__ = ["rect_corners", "rect_intersection", "rect_intersection_aligned", "rect_iou", "box_iou_bev", "box_iou_3d",
+__all__ = ["rect_corners", "rect_intersection", "rect_intersection_aligned", "rect_iou",
+           "box_iou_bev", "box_iou_3d",
            "nearest_bev_iou", "limit_period"]
 
 _PAIRS_PER_CHUNK = 40000  # bounds the [pairs, 24, 2] work arrays to a few tens of MB
@@ -25,7 +26,10 @@ _EPS = 1e-8
 
 
 def limit_period(val, offset=0.5, period=np.pi):
-    """mmdet3d ``limit_period``: ``val - floor(val / period + offset) * period`` (NumPy or paddle)."""
+    """mmdet3d ``limit_period``: ``val - floor(val / period + offset) * period``.
+
+    Works on NumPy arrays and paddle Tensors.
+    """
     if hasattr(val, "numpy"):
         import paddle
         return val - paddle.floor(val / period + offset) * period

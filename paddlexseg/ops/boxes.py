@@ -34,7 +34,8 @@ def points_in_boxes(points, boxes):
         if arr.ndim != 2 or arr.shape[1] < width:
             raise ValueError(f"{op}: {name} must be [N, {width}], got {list(arr.shape)}")
     if is_paddle(points):
-        boxes = boxes if is_paddle(boxes) else paddle.to_tensor(np.asarray(boxes), place=points.place)
+        if not is_paddle(boxes):
+            boxes = paddle.to_tensor(np.asarray(boxes), place=points.place)
         boxes = boxes.astype(points.dtype)
         cos, sin = paddle.cos(boxes[:, 6]), paddle.sin(boxes[:, 6])
         xp_abs = paddle.abs

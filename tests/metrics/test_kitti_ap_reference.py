@@ -184,7 +184,8 @@ def _random_scene(rng, num_frames):
         d = {k: np.concatenate([v[keep], v[:0]]) for k, v in g.items()}
         d["name"] = np.concatenate([np.where(rng.random(keep.size) < 0.1, "Cyclist",
                                              g["name"][keep]),
-                                    rng.choice(["Car", "Pedestrian", "Cyclist"], extra)]).astype(str)
+                                    rng.choice(["Car", "Pedestrian", "Cyclist"], extra)])
+        d["name"] = d["name"].astype(str)
         for key, width, low, high in (("bbox", 4, 0, 300), ("dimensions", 3, 0.6, 2.0),
                                       ("location", 3, 1.0, 12.0)):
             fresh = rng.uniform(low, high, (extra, width))

@@ -25,7 +25,8 @@ def _mmdet3d_single_range(feature_size, anchor_range, sizes, rotations, aligned)
     rets = list(np.meshgrid(x, y, z, np.asarray(rotations), indexing="ij"))
     for i in range(len(rets)):
         rets[i] = np.tile(rets[i][..., None, :], (1, 1, 1, sizes.shape[0], 1))[..., None]
-    size = np.tile(sizes.reshape(1, 1, 1, -1, 1, 3), list(rets[0].shape[:3]) + [1, rets[0].shape[4], 1])
+    reps = list(rets[0].shape[:3]) + [1, rets[0].shape[4], 1]
+    size = np.tile(sizes.reshape(1, 1, 1, -1, 1, 3), reps)
     rets.insert(3, size)
     return np.concatenate(rets, axis=-1).transpose(2, 1, 0, 3, 4, 5)
 
