@@ -23,7 +23,7 @@ import os
 import numpy as np
 import paddle
 
-from ..boxes3d import camera_boxes_to_lidar
+from ..boxes3d import camera_boxes_to_lidar, limit_period
 from ..registry import DATASETS, ConfigError
 from ..structures import DetBatch, to_tensor
 from ..transforms.det_aug import DetAugment, ObjectNoise, apply_ranges
@@ -220,6 +220,8 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         if train and self.augment is not None:
             points = self.augment.shuffle_points(points, rng, record)
         keep = labels >= 0                                   # mmdet3d ObjectNameFilter
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7).copy()
+        boxes[:, 6] = limit_period(boxes[:, 6])             # yaw in [-pi, pi) in every case
         meta = {"frame_id": frame["frame_id"], "calib": frame["calib"],
                 "image_shape": frame["image_shape"], "augmentation": record,
                 "pcd_horizontal_flip": any(s["op"] == "flip" and s["horizontal"]

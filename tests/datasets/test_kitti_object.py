@@ -65,6 +65,7 @@ def test_train_augmentation_seeded_and_undoable(synthetic_kitti3d):
     assert ops == ["flip", "rotation", "scale", "translation"]
     np.testing.assert_allclose(undo_points(a["points"][:, :3], a["meta"]["augmentation"]),
                                plain[1]["points"][:, :3], atol=1e-4)
+    assert (a["gt_boxes"][:, 6] >= -np.pi).all() and (a["gt_boxes"][:, 6] < np.pi).all()
     ds.set_epoch(4)
     assert ds[1]["meta"]["augmentation"] != a["meta"]["augmentation"]
     full = KittiObject(synthetic_kitti3d, split="train", augment={}, point_range=RANGE)
