@@ -224,6 +224,12 @@ class DetBatch(Batch):
 
     INPUTS = ("points",)
 
+    def inputs(self):
+        """``points``, plus ``images`` and ``metas`` when the batch carries images (MVX-Net)."""
+        if self.images is None:
+            return {"points": self.points}
+        return {"points": self.points, "images": self.images, "metas": self.metas}
+
     @property
     def batch_size(self):
         """Number of frames."""
