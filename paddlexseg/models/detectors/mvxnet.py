@@ -22,6 +22,7 @@ from ...registry import MODELS, ConfigError, check_kwargs
 from ...ops.dynamic_scatter import dynamic_voxelize
 from ...ops.voxelize import voxel_grid_shape
 from ..backbones.resnet import ResNet
+from ..fusion.base import build_fusion_layer
 from ..layers.anchor3d_head import Anchor3DHead
 from ..layers.dynamic_vfe import DynamicVFE
 from ..layers.fpn import FPN
@@ -78,10 +79,13 @@ class DynamicMVXFasterRCNN(nn.Layer):
         pts_voxel_encoder: :class:`DynamicVFE` (with ``fusion_layer``).
         pts_middle_encoder / pts_backbone / pts_neck / pts_bbox_head: as SECOND.
         pad_size_divisor: images are zero-padded to a multiple of it (32).
+        bev_fusion: optional BEV-level fusion module (``type:`` from
+            :data:`paddlexseg.models.fusion.FUSION_LAYERS`, e.g. ``GraphBEVFusion``,
+            ``ChannelExchange``) applied to the sparse encoder's BEV map before ``pts_backbone``.
     """
 
     def __init__(self, img_backbone, img_neck, pts_voxel_encoder, pts_middle_encoder,
-                 pts_backbone, pts_neck, pts_bbox_head, pad_size_divisor=32):
+                 pts_backbone, pts_neck, pts_bbox_head, pad_size_divisor=32, bev_fusion=None):
         super().__init__()
         img_backbone, img_neck = dict(img_backbone), dict(img_neck)
         self.img_backbone = _build(ResNet, img_backbone, "model.img_backbone", ("norm_eval",))
@@ -95,6 +99,8 @@ class DynamicMVXFasterRCNN(nn.Layer):
         self.pts_voxel_encoder = _build(DynamicVFE, pts_voxel_encoder, "model.pts_voxel_encoder")
         self.pts_middle_encoder = _build(SparseEncoder, pts_middle_encoder,
                                          "model.pts_middle_encoder")
+        self.bev_fusion = None if bev_fusion is None else \
+            build_fusion_layer(bev_fusion, "model.bev_fusion", level="bev")
         self.pts_backbone = _build(SECONDBackbone, pts_backbone, "model.pts_backbone")
         self.pts_neck = _build(SECONDFPN, pts_neck, "model.pts_neck")
         self.pts_bbox_head = _build(Anchor3DHead, pts_bbox_head, "model.pts_bbox_head")
@@ -140,7 +146,15 @@ class DynamicMVXFasterRCNN(nn.Layer):
         kept, feats, coors = self.voxelize(points)
         voxel_feats, voxel_coors = self.pts_voxel_encoder(feats, coors, kept, img_feats, metas,
                                                           pad_shape)
-        return self.pts_middle_encoder(voxel_feats, voxel_coors, len(points))
+        bev = self.pts_middle_encoder(voxel_feats, voxel_coors, len(points))
+        if self.bev_fusion is not None and img_feats is not None:
+            bev = self.bev_fusion(bev, img_feats, metas, pad_shape, kept)
+        return bev
+
+    def fusion_layers(self):
+        """The fusion modules of this model (point level, BEV level)."""
+        return [m for m in (self.pts_voxel_encoder.fusion_layer, self.bev_fusion)
+                if m is not None]
 
     def forward_dense(self, spatial_features):
         """BEV features [B, C, H, W] -> head maps (SECOND backbone, neck and head)."""
@@ -157,7 +171,7 @@ class DynamicMVXFasterRCNN(nn.Layer):
         ``anchors`` and, in eval mode, ``detections``).
         """
         img_feats = pad_shape = None
-        if self.pts_voxel_encoder.fusion_layer is not None:
+        if self.fusion_layers():
             if images is None or metas is None:
                 raise ValueError("DynamicMVXFasterRCNN: the fusion layer needs images and metas "
                                  "(set load_image: true in the dataset config)")
@@ -166,6 +180,8 @@ class DynamicMVXFasterRCNN(nn.Layer):
         out = self.forward_dense(bev)
         h, w = out["cls_score"].shape[2:]
         out["anchors"] = self.pts_bbox_head.get_anchors(h, w)
+        aux = [v for m in self.fusion_layers() for v in m.aux_losses().values()]
+        out["fusion_aux_loss"] = paddle.add_n(aux) if aux else paddle.zeros([])
         if not self.training:
             out["detections"] = self.predict_boxes(out)
         return out
