@@ -18,8 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import paddle
+# AMD CPUs: MKL's fast path (the machine of docs/detection.md; no effect on Intel). Set before
+# Paddle runs its first matmul; export MKL_DEBUG_CPU_TYPE= (empty) to measure without it.
+os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paddlexseg.config import load_config  # noqa: E402
@@ -119,7 +123,7 @@ def main(argv=None):
     model = build_model(cfg)
     losses = LossComposer(cfg["losses"])
     opt = paddle.optimizer.AdamW(learning_rate=1e-4, parameters=model.parameters())
-    scan, boxes, labels = simulated_scan()
+    scan, boxes, labels = simulated_scan(beams=16 if args.tiny else 64)
     voxels = model.voxelizer([scan], training=True)[0].shape[0]
     batch = DetBatch(points=[paddle.to_tensor(scan)] * args.batch_size,
                      gt_boxes=[paddle.to_tensor(boxes)] * args.batch_size,
@@ -138,7 +142,8 @@ def main(argv=None):
             model([paddle.to_tensor(scan)])
 
     print(f"SECOND {'tiny' if args.tiny else 'full KITTI'}: {scan.shape[0]} points, {voxels} "
-          f"voxels, grid {model.middle_encoder.sparse_shape}, threads {args.threads}")
+          f"voxels, grid {model.middle_encoder.sparse_shape}, threads {args.threads}, "
+          f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE', '')!r}")
     rows = []
     for name, fn in ((f"train step (batch {args.batch_size})", train_step),
                      ("inference per frame (incl. decode + NMS)", infer)):

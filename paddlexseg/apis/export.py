@@ -194,6 +194,9 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None):
     family = family_of(cfg)
     if family.name == "detection":  # dense part only; see apis/det_export.py
         from .det_export import export_detector
+        if output_op or input_shape:
+            raise ConfigError("--output_op and --input_shape do not apply to 3-D detectors: the "
+                              "exported input is the BEV feature map the config fixes")
         return export_detector(cfg, model_path, save_dir)
     output_op = output_op or _export_section(cfg).get("output_op") or "argmax"
     if output_op not in OUTPUT_OPS:

@@ -95,7 +95,9 @@ def bev_boxes_picture(points, gt_boxes, pred_boxes, point_cloud_range=(0, -40, -
     for boxes, color in ((gt_boxes, (0, 255, 0)), (pred_boxes, (255, 40, 40))):
         if boxes is None or len(boxes) == 0:
             continue
-        corners = lidar_box_corners(np.asarray(boxes, np.float64).reshape(-1, 7))[:, :4, :2]
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
+        boxes = boxes[np.isfinite(boxes).all(axis=1) & (np.abs(boxes[:, :6]) < 1e3).all(axis=1)]
+        corners = lidar_box_corners(boxes)[:, :4, :2]
         for quad in corners:
             for k in range(4):
                 a, b = quad[k], quad[(k + 1) % 4]

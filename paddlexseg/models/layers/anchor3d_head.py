@@ -94,7 +94,8 @@ class Anchor3DHead(nn.Layer):
         return paddle.to_tensor(self._anchor_cache[key])
 
     def predict(self, cls_score, bbox_pred, dir_cls_pred, anchors):
-        """Decode + NMS per frame (mmdet3d ``predict_by_feat_single``).
+        """Decode + NMS per frame (mmdet3d ``predict_by_feat_single``). Decoded boxes with a
+        non-finite value or a non-positive size (exp() overflow early in training) are dropped.
 
         Returns:
             list (one per frame) of dicts with NumPy ``boxes_3d`` float32 [K, 7] (LiDAR),
@@ -112,10 +113,12 @@ class Anchor3DHead(nn.Layer):
                 _, top = paddle.topk(scores.max(axis=1), self.nms_pre)
                 scores, dir_label = scores[top], dir_label[top]
                 deltas, anc = deltas[top], anc[top]
-            boxes = self.bbox_coder.decode(anc, deltas)
+            boxes = self.bbox_coder.decode(anc, deltas).numpy()
+            # an untrained anchor's size delta can overflow exp(): such boxes are dropped
+            finite = np.isfinite(boxes).all(axis=1) & (boxes[:, 3:6] > 0).all(axis=1)
             boxes_np, score_np, label_np, dir_np = box3d_multiclass_nms(
-                boxes.numpy(), scores.numpy(), self.score_thr, self.max_num, self.nms_thr,
-                dir_scores=dir_label.numpy())
+                boxes[finite], scores.numpy()[finite], self.score_thr, self.max_num,
+                self.nms_thr, dir_scores=dir_label.numpy()[finite])
             boxes_np = np.asarray(boxes_np, dtype=np.float64).reshape(-1, 7)
             if boxes_np.shape[0]:
                 period = np.pi

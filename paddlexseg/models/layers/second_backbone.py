@@ -21,12 +21,13 @@ class SECONDBackbone(nn.Layer):
         out_channels: channels of each stage ([128, 256]).
         layer_nums: extra 3x3 convs per stage after the first ([5, 5]).
         layer_strides: stride of each stage's first conv ([1, 2]).
+        bn_momentum: BN momentum, torch convention (mmdet3d 0.01).
 
     Returns (forward): a list with each stage's output.
     """
 
     def __init__(self, in_channels=128, out_channels=(128, 128, 256), layer_nums=(3, 5, 5),
-                 layer_strides=(2, 2, 2)):
+                 layer_strides=(2, 2, 2), bn_momentum=0.01):
         super().__init__()
         if not len(out_channels) == len(layer_nums) == len(layer_strides):
             raise ValueError("SECONDBackbone: out_channels, layer_nums and layer_strides must "
@@ -37,10 +38,10 @@ class SECONDBackbone(nn.Layer):
             cout = out_channels[i]
             layers = [nn.Conv2D(in_filters[i], cout, 3, stride=layer_strides[i], padding=1,
                                 bias_attr=False),
-                      nn.BatchNorm2D(cout, momentum=0.99, epsilon=1e-3), nn.ReLU()]
+                      nn.BatchNorm2D(cout, momentum=1.0 - bn_momentum, epsilon=1e-3), nn.ReLU()]
             for _ in range(num):
                 layers += [nn.Conv2D(cout, cout, 3, padding=1, bias_attr=False),
-                           nn.BatchNorm2D(cout, momentum=0.99, epsilon=1e-3), nn.ReLU()]
+                           nn.BatchNorm2D(cout, momentum=1.0 - bn_momentum, epsilon=1e-3), nn.ReLU()]
             blocks.append(nn.Sequential(*layers))
         self.blocks = nn.LayerList(blocks)
         for layer in self.sublayers():

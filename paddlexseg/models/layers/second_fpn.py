@@ -16,10 +16,11 @@ class SECONDFPN(nn.Layer):
         upsample_strides: upsampling factor per stage ([1, 2]); a stride < 1 uses a strided
             conv of kernel ``1/stride`` instead.
         use_conv_for_no_stride: stride 1 with a plain conv instead of a transposed one.
+        bn_momentum: BN momentum, torch convention (mmdet3d 0.01).
     """
 
     def __init__(self, in_channels=(128, 128, 256), out_channels=(256, 256, 256),
-                 upsample_strides=(1, 2, 4), use_conv_for_no_stride=False):
+                 upsample_strides=(1, 2, 4), use_conv_for_no_stride=False, bn_momentum=0.01):
         super().__init__()
         if not len(in_channels) == len(out_channels) == len(upsample_strides):
             raise ValueError("SECONDFPN: in_channels, out_channels and upsample_strides must "
@@ -35,7 +36,8 @@ class SECONDFPN(nn.Layer):
                 up = nn.Conv2D(in_channels[i], out_channels[i], k, stride=k, bias_attr=False)
             kaiming_conv_init(up)
             deblocks.append(nn.Sequential(
-                up, nn.BatchNorm2D(out_channels[i], momentum=0.99, epsilon=1e-3), nn.ReLU()))
+                up, nn.BatchNorm2D(out_channels[i], momentum=1.0 - bn_momentum,
+                                                epsilon=1e-3), nn.ReLU()))
         self.deblocks = nn.LayerList(deblocks)
 
     def forward(self, feats):
