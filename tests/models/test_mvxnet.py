@@ -213,3 +213,17 @@ def test_image_features_reach_the_head_and_bad_input():
     bad["pts_voxel_encoder"]["fusion_layer"] = {"type": "NoSuchFusion"}
     with pytest.raises(ConfigError, match="fusion_layer.type"):
         build_model({"model": bad})
+
+
+def test_frame_without_points_and_without_objects_trains_finite():
+    paddle.seed(0)
+    model = build_model({"model": tiny_mvx_cfg()})
+    model.train()
+    rng = np.random.default_rng(5)
+    batch = _batch(rng)
+    batch.points[1] = paddle.zeros([0, 4])
+    total, terms = LossComposer(LOSSES)(model(**batch.inputs()), batch)
+    assert np.isfinite(total.item())
+    total.backward()
+    g = model.pts_voxel_encoder.fusion_layer.img_transform[0].weight.grad
+    assert g is not None and np.isfinite(g.numpy()).all()
