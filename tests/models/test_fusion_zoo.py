@@ -110,7 +110,41 @@ def test_lift_to_bev_puts_the_sampled_feature_in_the_point_cell():
     assert np.count_nonzero(bev) == 1 and s[2] == 0.0
 
 
+def test_learnable_align_formula():
+    paddle.seed(0)
+    rng = np.random.default_rng(4)
+    la = FUSION_LAYERS.build({"type": "LearnableAlign", "img_channels": 3, "pts_channels": 4,
+                              "out_channels": 5, "embed_channels": 6, "img_levels": [0],
+                              "voxel_size": [1.0, 1.0, 1.0],
+                              "point_cloud_range": [0, -4, -3, 8, 4, 1]})
+    la.eval()
+    feats = [paddle.to_tensor(rng.normal(size=(1, 3, 16, 24)).astype("float32"))]
+    xyz = np.array([[4.2, 0.1, -0.5], [4.7, 0.6, -0.2], [4.5, 0.9, -0.9], [6.5, -1.5, 0.3]])
+    pts = paddle.to_tensor(xyz.astype("float32"))
+    pf = rng.normal(size=(4, 4)).astype("float32")
+    meta = tiny_metas(1)
+    got = la(feats, [pts], paddle.to_tensor(pf), meta, (64, 96)).numpy()
+    img = sample_levels(feats, [pts], meta, (64, 96)).numpy()
+    assert np.abs(img[:3]).sum() > 0
+    groups = [[0, 1, 2], [3]]                                      # points of each voxel
+    ref = np.zeros((4, 5))
+    for g in groups:
+        q = _lin(la.q_embedding, pf[g].max(0))
+        k, v = _lin(la.k_embedding, img[g]), _lin(la.v_embedding, img[g])
+        logit = k @ q / np.sqrt(6)
+        a = np.exp(logit - logit.max())
+        a /= a.sum()
+        z = _lin(la.c_proj, (a[:, None] * v).sum(0))
+        for i in g:
+            ref[i] = np.maximum(_lin(la.fuse[0], np.r_[pf[i], z]) / np.sqrt(1 + 1e-3), 0)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
 ZOO = {
+    "LearnableAlign": {"pts_voxel_encoder": {"fusion_layer": {
+        "type": "LearnableAlign", "img_channels": 8, "pts_channels": 16, "out_channels": 16,
+        "embed_channels": 8, "img_levels": [0, 1], "voxel_size": [0.1, 0.1, 0.1],
+        "point_cloud_range": [0, -3.2, -3, 6.4, 3.2, 1]}}},
     "LIFusion": {"pts_voxel_encoder": {"fusion_layer": {
         "type": "LIFusion", "img_channels": 8, "pts_channels": 16, "out_channels": 16}}},
     "GraphBEVFusion-FusionNN": {"bev_fusion": {
