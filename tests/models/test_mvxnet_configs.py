@@ -26,7 +26,8 @@ def test_kitti_config_has_mmdet3d_shapes():
     assert params["img_backbone.layer2.0.conv1.weight"] == [128, 256, 1, 1]
     assert params["img_neck.fpn.fpn_lateral5.weight"] == [256, 2048, 1, 1]
     assert params["pts_bbox_head.conv_cls.weight"] == [18, 512, 1, 1]
-    assert cfg["optimizer"]["clip_grad_norm"] == 35 and cfg["lr_scheduler"]["learning_rate"] == 0.003
+    assert cfg["optimizer"]["clip_grad_norm"] == 35
+    assert cfg["lr_scheduler"]["learning_rate"] == 0.003
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)

@@ -3,7 +3,8 @@
 Two kinds of module, chosen by ``type:`` from :data:`FUSION_LAYERS`:
 
 * :class:`PointFusionLayer` (point level, inside the voxel encoder, mmdet3d's ``fusion_layer``
-  of ``DynamicVFE``): ``forward(img_feats, points, pts_feats, metas, pad_shape) -> [N, out_channels]``
+  of ``DynamicVFE``):
+  ``forward(img_feats, points, pts_feats, metas, pad_shape) -> [N, out_channels]``
   where ``img_feats`` is the list of image feature maps [B, C_l, H_l, W_l], ``points`` the B
   per-frame point tensors [Ni, >=3] (augmented LiDAR frame), ``pts_feats`` [sum Ni, C] the point
   features in the same order and ``metas`` DetBatch's per-frame dicts (calib, augmentation

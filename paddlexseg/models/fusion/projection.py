@@ -2,7 +2,8 @@
 bilinear sampling of image feature maps there: mmdet3d ``point_sample``
 (``mmdet3d/models/layers/fusion_layers/point_fusion.py``) with ``coord_type='LIDAR'``.
 
-Steps per frame: undo the recorded point augmentation (:func:`paddlexseg.transforms.det_aug.undo_points`,
+Steps per frame: undo the recorded point augmentation
+(:func:`paddlexseg.transforms.det_aug.undo_points`,
 mmdet3d ``apply_3d_transformation(reverse=True)``), project with ``P2 @ R0_rect @ Tr_velo_to_cam``
 (``lidar2img``), divide by depth, multiply by the image ``scale_factor`` (sx, sy), mirror
 ``u -> img_w - u`` when the image was flipped (width before padding), normalise by the padded
