@@ -85,7 +85,7 @@ def test_collate_and_images(synthetic_kitti3d):
     assert isinstance(batch, DetBatch) and batch.batch_size == 2
     assert list(batch.images.shape) == [2, 3, 96, 320] and str(batch.images.dtype).endswith(
         "float32")
-    assert batch.inputs().keys() == {"points"}
+    assert batch.inputs().keys() == {"points", "images", "metas"}     # MVX-Net (D4)
     for i, s in enumerate(samples):
         assert list(batch.points[i].shape) == list(s["points"].shape)
         assert list(batch.gt_boxes[i].shape) == [len(s["gt_labels"]), 7]
