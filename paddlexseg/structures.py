@@ -222,3 +222,46 @@ class ScanRecords:
     nonfinite_src: Optional[np.ndarray] = None
     nonfinite_labels: Optional[np.ndarray] = None
     unseen: str = "nearest"
+
+
+@dataclass
+class DetBatch(Batch):
+    """A batch of LiDAR frames with 3-D boxes (KITTI object detection: SECOND, MVX-Net).
+
+    Per-frame fields are lists of length B (frames have different numbers of points/boxes).
+
+    Attributes:
+        points: B x float32 [Ni, 4] (x, y, z, intensity) in the LiDAR frame, after augmentation.
+        gt_boxes: B x float32 [Mi, 7] LiDAR boxes (x, y, z_bottom, l, w, h, yaw), augmented like
+            the points (Mi may be 0).
+        gt_labels: B x int64 [Mi] index into the dataset's ``class_names``.
+        images: float32 [B, 3, H, W] BGR images (zero-padded to the largest in the batch),
+            or None when the dataset does not load images.
+        metas: B dicts: ``frame_id``, ``calib`` (``P2``, ``R0_rect``, ``Tr_velo_to_cam`` ...
+            float64 [4, 4]), ``image_shape`` (H, W) of the original image, ``augmentation``
+            (list of the transforms applied, in order, each a dict with ``op`` and its values)
+            and mmdet3d-style shortcuts ``pcd_horizontal_flip``, ``pcd_rotation_angle``,
+            ``pcd_scale_factor``, ``pcd_trans``; with images also ``img_shape``,
+            ``scale_factor`` (sx, sy), ``flip``, ``pad_shape``.
+        gt_annos: B KITTI annotation dicts (camera frame, all objects incl. DontCare, not
+            augmented) for the evaluator; empty dicts in mode "test".
+    """
+    points: List[paddle.Tensor]
+    gt_boxes: List[paddle.Tensor] = field(default_factory=list)
+    gt_labels: List[paddle.Tensor] = field(default_factory=list)
+    images: Optional[paddle.Tensor] = None
+    metas: List[dict] = field(default_factory=list)
+    gt_annos: List[dict] = field(default_factory=list)
+
+    INPUTS = ("points",)
+
+    def inputs(self):
+        """``points``, plus ``images`` and ``metas`` when the batch carries images (MVX-Net)."""
+        if self.images is None:
+            return {"points": self.points}
+        return {"points": self.points, "images": self.images, "metas": self.metas}
+
+    @property
+    def batch_size(self):
+        """Number of frames."""
+        return len(self.points)

@@ -23,3 +23,15 @@ def synthetic_kitti(tmp_path_factory):
 def label_config():
     """The bundled SemanticKITTI LabelConfig (20 learning classes)."""
     return load_label_config("semantic-kitti")
+
+
+@pytest.fixture(scope="session")
+def synthetic_kitti3d(tmp_path_factory):
+    """Root folder (str) of a tiny synthetic KITTI object set (3 train / 2 val frames,
+    ``TINY_KITTI3D``) with its GT database, generated once per test session."""
+    from paddlexseg.datasets.gt_database import create_gt_database
+    from paddlexseg.datasets.synthetic.kitti3d import TINY_KITTI3D, generate_kitti3d
+    root = tmp_path_factory.mktemp("synthetic_kitti3d")
+    generate_kitti3d(str(root), seed=0, **TINY_KITTI3D)
+    create_gt_database(str(root), split="train")
+    return str(root)

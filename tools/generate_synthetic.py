@@ -7,8 +7,10 @@ Example:
         --sequences 0 8 --azimuth_steps 1024 --images      # + image_2/*.png for 2DPASS
     python tools/generate_synthetic.py --kind cityscapes --out data/synthetic_cityscapes --n_train 20
     python tools/generate_synthetic.py --kind events --out data/synthetic_events
+    python tools/generate_synthetic.py --kind kitti3d --out data/synthetic_kitti3d  # KITTI object
 
-For ``cityscapes`` and ``events`` the remaining flags go to that generator (``--help`` lists them).
+For ``cityscapes``, ``events`` and ``kitti3d`` the remaining flags go to that generator
+(``--help`` lists them).
 """
 import argparse
 import os
@@ -49,7 +51,13 @@ def _events_main(argv):
     return events_main(argv)
 
 
-KINDS = {"semantickitti": _semantickitti, "cityscapes": _cityscapes_main, "events": _events_main}
+def _kitti3d_main(argv):
+    from paddlexseg.datasets.synthetic.kitti3d import main as kitti3d_main
+    return kitti3d_main(argv)
+
+
+KINDS = {"semantickitti": _semantickitti, "cityscapes": _cityscapes_main, "events": _events_main,
+         "kitti3d": _kitti3d_main}
 
 
 def parse_args(argv=None, known_only=False):

@@ -226,6 +226,16 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
     family = family_of(cfg)
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if family.name == "detection":  # dense part only; see apis/det_export.py
+        from .det_export import export_detector
+        if output_op or input_shape:
+            raise ConfigError("--output_op and --input_shape do not apply to 3-D detectors: the "
+                              "exported input is the BEV feature map the config fixes")
+        if fmt != "paddle":
+            raise ConfigError("--format onnx: 3-D detectors export to Paddle Inference only "
+                              "(the dense part; voxelization, sparse encoder and NMS run on the "
+                              "host), see docs/detection.md")
+        return export_detector(cfg, model_path, save_dir)
     if fmt == "onnx":
         from .onnx_export import require_onnx
         require_onnx()  # before the slow Paddle export

@@ -22,8 +22,8 @@ class Family:
     """How one kind of model is fed and read.
 
     Attributes:
-        name: ``range`` (LiDAR range images), ``image`` (camera images) or ``point``
-            (LiDAR point clouds, per-point logits).
+        name: ``range`` (LiDAR range images), ``image`` (camera images), ``point``
+            (LiDAR point clouds, per-point logits) or ``detection`` (LiDAR 3-D boxes).
         input_name: the model's ``forward`` argument (also the exported input's name).
         channels: input channels (5: range, x, y, z, remission; 3: RGB; 4: x, y, z, remission).
         output: the model output holding the class scores ([B, C, H, W]; point: [N, C]).
@@ -47,6 +47,10 @@ FAMILIES = {
     "point": Family(name="point", input_name="points", channels=4, exportable=False),
     "event": Family(name="event", input_name="voxels", channels=5, output="descriptor",
                     output_ops=("none",), channels_key="in_bins"),
+    # 3-D detection (SECOND): points in, boxes out; export covers the dense part only
+    # (apis/det_export.py), prediction writes KITTI label_2 files (apis/det_predict.py)
+    "detection": Family(name="detection", input_name="points", channels=4,
+                        output="cls_score"),
 }
 
 # model.type -> family name
@@ -56,6 +60,7 @@ MODEL_FAMILIES = {
     "PointRendFPN": "image",
     "TwoDPASS": "point",
     "EventVPR": "event",
+    "SECOND": "detection",
 }
 
 # val_dataset.type -> family name (used when model.type is not listed above)
@@ -63,6 +68,7 @@ DATASET_FAMILIES = {
     "SemanticKITTI": "range",
     "Cityscapes": "image",
     "SemanticKITTIFusion": "point",
+    "KittiObject": "detection",
 }
 
 

@@ -3,13 +3,15 @@
 Range models (RangeNet++, SqueezeSegV3) write SemanticKITTI ``.label`` files
 (:mod:`paddlexseg.apis.range_predict`), point models (2DPASS, LiDAR-only) too
 (:mod:`paddlexseg.apis.point_predict`); image models (PointRend) write label PNGs
-(:mod:`paddlexseg.apis.image_predict`). The family comes from the table in
+(:mod:`paddlexseg.apis.image_predict`); 3-D detectors (SECOND) write KITTI ``label_2`` files
+(:mod:`paddlexseg.apis.det_predict`). The family comes from the table in
 :mod:`paddlexseg.apis.families`.
 """
 from ..engine import builder
 from ..engine.checkpoint import load_model_weights
 from ..engine.logging import get_logger
 from ..registry import ConfigError
+from .det_predict import predict_detection, resolve_frames
 from .families import family_of
 from .image_predict import check_outputs, predict_image, resolve_images
 from .point_predict import point_setup, predict_point
@@ -92,9 +94,27 @@ def _run_point(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, 
     return summary
 
 
+def _resolve_detection(cfg, input_path, use_knn, bev, sequence):
+    if use_knn or sequence is not None:
+        raise ConfigError(f"--knn and --sequence do not apply to 3-D detectors (model.type "
+                          f"{cfg['model'].get('type')}); BEV pictures are always written")
+    split, ids = resolve_frames(input_path)
+    return [(split, i) for i in ids]
+
+
+def _run_detection(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress):
+    summary = predict_detection(model, cfg, items[0][0], [i for _, i in items], save_dir,
+                                progress=progress)
+    get_logger().info(f"wrote {summary['frames']} KITTI label_2 files ({summary['boxes']} "
+                      f"boxes) to {summary['label_dir']}, BEV and camera PNGs to {save_dir} in "
+                      f"{summary['seconds']:.1f} s")
+    return summary
+
+
 # family name -> (resolve the inputs before the model is built, predict)
 PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _run_image),
-              "point": (_resolve_point, _run_point)}
+              "point": (_resolve_point, _run_point),
+              "detection": (_resolve_detection, _run_detection)}
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,

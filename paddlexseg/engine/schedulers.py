@@ -105,3 +105,31 @@ class StepDecay(_Warmup):
 
     def after_warmup(self, step):
         return self.base * self.gamma ** (step // max(self.step_iters, 1))
+
+
+@SCHEDULERS.register()
+class CyclicCosine(LRScheduler):
+    """mmdet3d's KITTI ``cyclic`` schedule (0.x ``lr_config = dict(policy='cyclic',
+    target_ratio=(10, 1e-4), cyclic_times=1, step_ratio_up=0.4)``; 1.x two
+    ``CosineAnnealingLR`` phases): over the first ``step_ratio_up`` of training the rate rises
+    from ``learning_rate`` to ``learning_rate * target_ratio[0]`` along a half cosine, then falls
+    to ``learning_rate * target_ratio[1]`` the same way. mmdet3d also cycles AdamW's beta1
+    (0.95 -> 0.85 -> 0.95); that is not done here (beta1 stays fixed)."""
+
+    def __init__(self, learning_rate, target_ratio=(10.0, 1e-4), step_ratio_up=0.4,
+                 total_iters=1, iters_per_epoch=1):
+        self.base = float(learning_rate)
+        self.peak = self.base * float(target_ratio[0])
+        self.end = self.base * float(target_ratio[1])
+        self.total_iters = max(int(total_iters), 1)
+        self.up_iters = max(int(round(self.total_iters * float(step_ratio_up))), 1)
+        super().__init__(learning_rate=float(learning_rate))
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step < self.up_iters:
+            start, end, frac = self.base, self.peak, step / self.up_iters
+        else:
+            span = max(self.total_iters - self.up_iters, 1)
+            start, end, frac = self.peak, self.end, min(step - self.up_iters, span) / span
+        return end + (start - end) / 2 * (math.cos(math.pi * frac) + 1)

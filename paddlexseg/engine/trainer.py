@@ -220,6 +220,8 @@ class Trainer:
                                f"{sorted(results)}")
             self.logger.info(f"[EVAL] iter {it}: " + ", ".join(
                 f"{k}={v:.4f}" for k, v in results.items() if "/" not in k))
+            if getattr(self.metric, "print_report", False):  # e.g. the KITTI AP table
+                self.logger.info("[EVAL] metric report\n" + self.metric.report())
             self.vdl.scalars(results, it, prefix="val/")
             if n_evals % max(int(self.tcfg["vis_interval"]), 1) == 0:
                 for tag, img in self.metric.images().items():

@@ -3,7 +3,10 @@
 Each config entry is ``{type: Name, weight: w, input: output_name(s), target: batch_field}``;
 ``weight``, ``input`` and ``target`` belong to the composer, the rest go to the loss class.
 ``input`` names model outputs (a string or a list, passed positionally in that order);
-``target`` names an attribute of the batch (default ``labels``; ``null`` for none).
+``target`` names an attribute of the batch (default ``labels``; ``null`` for none) or a list
+of attributes, passed after the inputs in that order. A loss may return a dict of named terms
+(e.g. the detection head's ``loss_cls``, ``loss_bbox``, ``loss_dir``); each is weighted and
+logged as its own term.
 """
 import paddle
 
@@ -46,13 +49,16 @@ class LossComposer(paddle.nn.Layer):
                                f"returned {sorted(outputs)}")
             args = [outputs[k] for k in inputs]
             if target is not None:
-                args.append(getattr(batch, target))
-            key = name
-            n = 2
-            while key in terms:
-                key = f"{name}_{n}"
-                n += 1
-            terms[key] = weight * loss(*args)
+                for field in ([target] if isinstance(target, str) else target):
+                    args.append(getattr(batch, field))
+            value = loss(*args)
+            for sub, term in (value.items() if isinstance(value, dict) else [(name, value)]):
+                key = sub
+                n = 2
+                while key in terms:
+                    key = f"{sub}_{n}"
+                    n += 1
+                terms[key] = weight * term
         total = paddle.add_n(list(terms.values())) if len(terms) > 1 else next(iter(terms.values()))
         return total, terms
 

@@ -33,7 +33,7 @@ def test_unknown_model_falls_back_to_the_dataset_type():
 
 def test_unknown_model_and_dataset_is_a_config_error_listing_known_types():
     with pytest.raises(ConfigError, match=r"model.type: cannot predict or export 'MyNet'.*"
-                                          r"PointRendFPN, RangeNet, SqueezeSegV3"):
+                                          r"PointRendFPN, RangeNet, SECOND, SqueezeSegV3"):
         family_of({"model": {"type": "MyNet"}, "val_dataset": {"type": "Other"}})
 
 
@@ -44,3 +44,9 @@ def test_dataset_config_prefers_val_and_requires_one():
     assert dataset_config({}, required=False) is None
     with pytest.raises(ConfigError, match="val_dataset"):
         dataset_config({})
+
+
+def test_detection_family():
+    fam = family_of({"model": {"type": "SECOND"}})
+    assert fam.name == "detection" and fam.input_name == "points" and fam.exportable
+    assert family_of({"model": {"type": "X"}, "val_dataset": {"type": "KittiObject"}}) is fam

@@ -1,0 +1,3 @@
+from paddlexseg._autoimport import import_submodules
+
+import_submodules(__name__, __path__)
