@@ -2,12 +2,21 @@
 import os
 import sys
 
-from .datasets.errors import DataError
 from .registry import ConfigError
 
-__all__ = ["run_tool", "USER_ERRORS"]
+__all__ = ["run_tool", "USER_ERRORS", "is_user_error"]
 
-USER_ERRORS = (ConfigError, DataError, FileNotFoundError, FileExistsError)
+# DataError (paddlexseg.datasets.errors) is matched in is_user_error without importing the
+# datasets package, which imports Paddle: tools must answer --help without it.
+USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError)
+
+
+def is_user_error(error):
+    """A ConfigError, DataError, FileNotFoundError or FileExistsError."""
+    if isinstance(error, USER_ERRORS):
+        return True
+    errors = sys.modules.get("paddlexseg.datasets.errors")
+    return errors is not None and isinstance(error, errors.DataError)
 
 
 def run_tool(main, argv=None):
@@ -17,8 +26,8 @@ def run_tool(main, argv=None):
     """
     try:
         main(argv)
-    except USER_ERRORS as e:
-        if os.environ.get("PADDLEXSEG_DEBUG"):
+    except Exception as e:
+        if not is_user_error(e) or os.environ.get("PADDLEXSEG_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -10,17 +10,21 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from paddlexseg.config import load_config  # noqa: E402
-from paddlexseg.datasets.stats import class_weights_report  # noqa: E402
-from paddlexseg.engine.builder import build_dataset  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="YAML config file (its train_dataset is read)")
     p.add_argument("--epsilon", type=float, default=0.001, help="epsilon_w of the original")
-    p.add_argument("--opts", nargs="+", default=[])
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys")
+    add_runtime_flags(p)
     args = p.parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.datasets.stats import class_weights_report
+    from paddlexseg.engine.builder import build_dataset
     dataset = build_dataset(load_config(args.config, args.opts), "train_dataset")
     print(class_weights_report(dataset, args.epsilon)[2])
 
