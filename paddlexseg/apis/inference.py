@@ -136,20 +136,34 @@ class DeployPredictor:
 
 
 def _tensors_wrapper(model, names, keys):
+    """``model(**{names: inputs})[keys]`` as a layer with 1-3 positional inputs, returning a
+    list (``paddle.jit.to_static`` needs named positional arguments, not ``*inputs``)."""
     import paddle
 
     class _Exported(paddle.nn.Layer):
-        """``model(**{names: inputs})[keys]`` as a positional, list-returning layer."""
-
         def __init__(self):
             super().__init__()
             self.model = model
 
-        def forward(self, *inputs):
+        def outputs(self, *inputs):
             out = self.model(**dict(zip(names, inputs)))
             return [out[k] for k in keys]
 
-    return _Exported()
+    class _One(_Exported):
+        def forward(self, x0):
+            return self.outputs(x0)
+
+    class _Two(_Exported):
+        def forward(self, x0, x1):
+            return self.outputs(x0, x1)
+
+    class _Three(_Exported):
+        def forward(self, x0, x1, x2):
+            return self.outputs(x0, x1, x2)
+
+    if not 1 <= len(names) <= 3:
+        raise ValueError(f"InferenceModel: 1 to 3 tensor inputs supported, got {list(names)}")
+    return (_One, _Two, _Three)[len(names) - 1]()
 
 
 class InferenceModel:
