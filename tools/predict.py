@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 # parse the flags first, set threads / MKL up, then import Paddle (see paddlexseg/runtime.py)
-from paddlexseg.engine.cli import config_from_args, set_device  # noqa: E402
+from paddlexseg.engine.cli import add_backend_flags, config_from_args, set_device  # noqa: E402
 from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
@@ -43,6 +43,7 @@ def predict_parser():
                    help="override config keys, e.g. --opts val_dataset.projection.W=1024")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     add_runtime_flags(p)
+    add_backend_flags(p)
     return p
 
 
@@ -53,7 +54,8 @@ def main(argv=None):
     set_device(args.device)
     cfg = config_from_args(args)
     predict(cfg, args.model_path, args.input, args.save_dir, use_knn=args.knn, bev=args.bev,
-            sequence=args.sequence, progress=not args.no_progress)
+            sequence=args.sequence, progress=not args.no_progress, backend=args.backend,
+            onednn=args.onednn)
 
 
 if __name__ == "__main__":

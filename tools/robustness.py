@@ -46,7 +46,8 @@ def main(argv=None):
     cfg = config_from_args(args)
     results = evaluate_robustness(cfg, args.model_path, args.save_dir, args.corruptions,
                                   args.severities, args.seed, args.beams,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, backend=args.backend,
+                                  onednn=args.onednn)
     print(format_table(results), flush=True)
     print(f"wrote {os.path.join(args.save_dir, 'robustness.png')}", flush=True)
 

@@ -17,7 +17,8 @@ def main(argv=None):
     set_device(args.device)
     cfg = config_from_args(args)
     validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,
-             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal)
+             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal,
+             backend=args.backend, onednn=args.onednn)
 
 
 if __name__ == "__main__":

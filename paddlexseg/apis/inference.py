@@ -21,6 +21,7 @@ import tempfile
 
 import numpy as np
 
+from ..engine.cli import BACKENDS
 from ..registry import ConfigError
 from ..runtime import setup_runtime
 
@@ -36,7 +37,6 @@ ONEDNN_BROKEN_PASSES = ("conv_activation_onednn_fuse_pass",)
 # (conv + batch norm, conv + add) still run on oneDNN, the other ops on Paddle's CPU kernels.
 ONEDNN_UNPLACEABLE_OPS = ("bilinear_interp", "nearest_interp", "linear_interp",
                           "bicubic_interp", "trilinear_interp")
-BACKENDS = ("dygraph", "inference")
 
 
 def program_ops(model_file):
@@ -241,10 +241,22 @@ class InferenceModel:
             pass
 
 
-def with_backend(model, backend="dygraph", device="cpu", threads=None, onednn=True):
-    """``model`` itself (``dygraph``) or an :class:`InferenceModel` around it (``inference``)."""
+def with_backend(model, backend="dygraph", device="cpu", threads=None, onednn=True, cfg=None):
+    """``model`` itself (``dygraph``) or an :class:`InferenceModel` around it (``inference``).
+
+    Args:
+        cfg: the config; a model of a family that cannot be exported (2DPASS) with
+            ``inference`` raises ConfigError.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "dygraph":
         return model
+    if cfg is not None:
+        from .families import FAMILIES, MODEL_FAMILIES
+        model_type = (cfg.get("model") or {}).get("type")
+        family = FAMILIES.get(MODEL_FAMILIES.get(model_type, ""))
+        if family is not None and not family.exportable:
+            raise ConfigError(f"--backend inference: model.type {model_type} ({family.name} "
+                              f"family) cannot be exported; use --backend dygraph")
     return InferenceModel(model, device=device, threads=threads, onednn=onednn)

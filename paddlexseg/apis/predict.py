@@ -12,6 +12,7 @@ from ..engine.logging import get_logger
 from ..registry import ConfigError
 from .families import family_of
 from .image_predict import predict_image, resolve_images
+from .inference import with_backend
 from .point_predict import point_setup, predict_point
 from .range_io import RANGENET_KNN, check_knn, require_knn_op, resolve_scans
 from .range_predict import predict_range, range_setup
@@ -94,7 +95,7 @@ PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,
-            progress=True):
+            progress=True, backend="dygraph", onednn=True):
     """Predict with a trained model and write the outputs under ``save_dir``.
 
     The inputs are listed and checked (missing files, empty folders, truncated scans) before
@@ -110,6 +111,8 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
         bev: range and point models: also write bird's-eye-view PNGs.
         sequence: range and point models: sequence name for loose scans (default "00").
         progress: show a tqdm bar.
+        backend: ``dygraph`` or ``inference`` (Paddle Inference, oneDNN on CPU unless
+            ``onednn`` is False; range and image models).
 
     Returns:
         the summary dict of the family's predictor.
@@ -120,6 +123,7 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
     model = builder.build_model(cfg)
     path = load_model_weights(model, model_path)
     model.eval()
+    model = with_backend(model, backend, onednn=onednn, cfg=cfg)
     get_logger().info(f"predicting {len(items)} inputs from {input_path} with {path} "
                       f"({family.name} model)")
     return run(model, cfg, items, input_path, save_dir, use_knn, bev, sequence, progress)

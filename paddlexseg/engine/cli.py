@@ -10,7 +10,10 @@ from ..config import load_config
 from ..registry import ConfigError
 from ..runtime import add_runtime_flags
 
-__all__ = ["train_parser", "val_parser", "config_from_args", "set_device"]
+__all__ = ["train_parser", "val_parser", "config_from_args", "set_device", "add_backend_flags",
+           "BACKENDS"]
+
+BACKENDS = ("dygraph", "inference")  # paddlexseg.apis.inference.with_backend
 
 
 def _common(parser):
@@ -44,6 +47,17 @@ def train_parser():
     return p
 
 
+def add_backend_flags(parser):
+    """``--backend dygraph|inference`` and ``--onednn/--no-onednn`` (val, predict, robustness)."""
+    parser.add_argument("--backend", default="dygraph", choices=BACKENDS,
+                        help="inference: export the model in-process and run it with Paddle "
+                             "Inference (oneDNN on CPU: faster, same predictions); dygraph: "
+                             "run the Python model (default)")
+    parser.add_argument("--onednn", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --backend inference on CPU: use oneDNN (default on)")
+    return parser
+
+
 def val_parser():
     p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
@@ -56,6 +70,7 @@ def val_parser():
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="fp16: AMP (GPU); bf16: AMP in bfloat16 (no effect on CPU dygraph)")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_backend_flags(p)
     return p
 
 
