@@ -221,8 +221,9 @@ RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
           "train / torch": ("paddle train", "torch train")}
 
 
-def bench_case(case, columns, repeats):
-    """Median seconds per column (None when skipped) and the load averages seen."""
+def bench_case(case, columns, repeats, verbose=False):
+    """Median seconds per column (None when skipped) and the load averages seen; with
+    ``verbose`` every run is printed as it ends (wall and process CPU seconds)."""
     runs, times = {}, {}
     for name in columns:
         if name.startswith("torch") and not _have_torch():
@@ -233,14 +234,21 @@ def bench_case(case, columns, repeats):
         except Exception as err:  # noqa: BLE001 - reported in the table's notes
             runs[name] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:160]}"
     ready = {k: v for k, v in runs.items() if callable(v)}
-    for run in ready.values():
+    for name, run in ready.items():
+        start = time.perf_counter()
         run()  # warm-up (allocations, oneDNN primitive caches)
+        if verbose:
+            print(f"  {case.name} {name}: warm-up {time.perf_counter() - start:.2f} s", flush=True)
     loads = [os.getloadavg()[0]]
-    for _ in range(repeats):
+    for i in range(repeats):
         for name, run in ready.items():  # interleaved: A B C A B C
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             run()
             times.setdefault(name, []).append(time.perf_counter() - start)
+            if verbose:
+                print(f"  {case.name} {name}: run {i + 1} {times[name][-1]:.2f} s wall, "
+                      f"{time.process_time() - cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+                      flush=True)
     loads.append(os.getloadavg()[0])
     result = {k: statistics.median(v) for k, v in times.items()}
     case.notes += [f"{k}: {v}" for k, v in runs.items() if isinstance(v, str)]
@@ -283,6 +291,7 @@ def main(argv=None):
                         "on AMD; the 'before' figures)")
     p.add_argument("--no-onednn", dest="onednn", action="store_false",
                    help="paddle infer without oneDNN")
+    p.add_argument("--verbose", action="store_true", help="print every run as it ends")
     args = p.parse_args(argv)
     threads = args.threads
     if args.runtime:
@@ -300,7 +309,7 @@ def main(argv=None):
           f"{os.getloadavg()}", flush=True)
     for name in args.models:
         case = Case(name, args.quick, args.onednn, workdir)
-        result, loads = bench_case(case, args.columns, args.repeats)
+        result, loads = bench_case(case, args.columns, args.repeats, args.verbose)
         rows.append((name, case.shape, result, loads))
         print(format_table(rows[-1:], args.columns).splitlines()[-1], flush=True)
         for note in case.notes:
