@@ -56,14 +56,16 @@ NO_TORCH = "no torch twin written (benchmarks/torch_rangenet.py covers RangeNet+
 class Case:
     """One model at one input size: the Paddle model, its inputs, lazily its export / twin."""
 
-    def __init__(self, name, quick, onednn, workdir):
+    def __init__(self, name, quick, onednn, workdir, width=None):
         import numpy as np
         import paddle
         from paddlexseg.config import load_config
         from paddlexseg.engine import builder
         config, self.input_name, paper, tiny, self.torch_layers = MODELS[name]
         self.name, self.onednn, self.workdir = name, onednn, workdir
-        self.shape = tiny if quick else paper
+        self.shape = list(tiny if quick else paper)
+        if width and self.input_name != "points":
+            self.shape[-1] = width
         paddle.seed(0)
         self.model = builder.build_model(load_config(os.path.join(REPO, "configs", config)))
         self.model.eval()
@@ -292,6 +294,8 @@ def main(argv=None):
     p.add_argument("--no-onednn", dest="onednn", action="store_false",
                    help="paddle infer without oneDNN")
     p.add_argument("--verbose", action="store_true", help="print every run as it ends")
+    p.add_argument("--width", type=int, default=None,
+                   help="override the input width (last dimension) of image-like inputs")
     args = p.parse_args(argv)
     threads = args.threads
     if args.runtime:
@@ -308,7 +312,7 @@ def main(argv=None):
           f"{'on' if args.onednn else 'off'}, {args.repeats} repeats, load average "
           f"{os.getloadavg()}", flush=True)
     for name in args.models:
-        case = Case(name, args.quick, args.onednn, workdir)
+        case = Case(name, args.quick, args.onednn, workdir, args.width)
         result, loads = bench_case(case, args.columns, args.repeats, args.verbose)
         rows.append((name, case.shape, result, loads))
         print(format_table(rows[-1:], args.columns).splitlines()[-1], flush=True)
