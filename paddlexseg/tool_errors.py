@@ -2,10 +2,9 @@
 import os
 import sys
 
-from .datasets.errors import DataError
 from .registry import ConfigError
 
-__all__ = ["run_tool", "USER_ERRORS", "RunError"]
+__all__ = ["run_tool", "USER_ERRORS", "RunError", "is_user_error"]
 
 
 class RunError(RuntimeError):
@@ -13,7 +12,17 @@ class RunError(RuntimeError):
     run, the disk is full, a folder is not writable. The message names the path."""
 
 
-USER_ERRORS = (ConfigError, DataError, FileNotFoundError, FileExistsError, RunError)
+# DataError (paddlexseg.datasets.errors) is matched in is_user_error without importing the
+# datasets package, which imports Paddle: tools must answer --help without it.
+USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, RunError)
+
+
+def is_user_error(error):
+    """A ConfigError, DataError, RunError, FileNotFoundError or FileExistsError."""
+    if isinstance(error, USER_ERRORS):
+        return True
+    errors = sys.modules.get("paddlexseg.datasets.errors")
+    return errors is not None and isinstance(error, errors.DataError)
 
 
 def run_tool(main, argv=None):
@@ -23,8 +32,8 @@ def run_tool(main, argv=None):
     """
     try:
         main(argv)
-    except USER_ERRORS as e:
-        if os.environ.get("PADDLEXSEG_DEBUG"):
+    except Exception as e:
+        if not is_user_error(e) or os.environ.get("PADDLEXSEG_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

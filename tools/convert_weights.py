@@ -15,17 +15,21 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# paddlexseg.convert does not import Paddle or torch: --help answers at once
 from paddlexseg.convert import (ARCHS, ConversionError, MissingTorchError,  # noqa: E402
                                 convert_checkpoint, save_converted)
 from paddlexseg.convert.core import TRANSFORMS  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def convert_parser():
+    width = max(len(n) for n in ARCHS)
     p = argparse.ArgumentParser(
         description="Convert an official PyTorch checkpoint to a paddlexseg .pdparams",
-        epilog="architectures: " + "; ".join(f"{n}: {s.description}"
-                                             for n, s in sorted(ARCHS.items())))
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="architectures:\n" + "\n".join(f"  {n:<{width}}  {s.description}"
+                                               for n, s in sorted(ARCHS.items())))
     p.add_argument("--arch", required=True, choices=sorted(ARCHS), metavar="NAME",
                    help="architecture (listed below)")
     p.add_argument("--src", required=True, nargs="+", metavar="PATH",
@@ -44,11 +48,13 @@ def convert_parser():
                    help="spconv release the checkpoint was trained with (e.g. 2.1.16): every 2.x "
                         "computes kernel-volume-1 convs from the weight's raw memory, which the "
                         "conversion reproduces; 1.x does not (default: 2.x)")
+    add_runtime_flags(p)
     return p
 
 
 def main(argv=None):
     args = convert_parser().parse_args(argv)
+    setup_runtime(args.threads)
     try:
         converted, report, model = convert_checkpoint(args.arch, args.src,
                                                       spconv_layout=args.spconv_layout,

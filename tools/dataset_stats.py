@@ -13,10 +13,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from paddlexseg.config import load_config  # noqa: E402
-from paddlexseg.datasets.raw_stats import (check_raw_ids, raw_content_yaml,  # noqa: E402
-                                           raw_label_counts)
-from paddlexseg.datasets.stats import class_weights_report  # noqa: E402
-from paddlexseg.engine.builder import build_dataset  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
@@ -26,8 +23,14 @@ def main(argv=None):
     p.add_argument("--dataset", default="train_dataset", choices=["train_dataset", "val_dataset"],
                    help="which dataset of the config to read")
     p.add_argument("--epsilon", type=float, default=0.001, help="epsilon_w of the original")
-    p.add_argument("--opts", nargs="+", default=[])
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys")
+    add_runtime_flags(p)
     args = p.parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.datasets.raw_stats import check_raw_ids, raw_content_yaml, raw_label_counts
+    from paddlexseg.datasets.stats import class_weights_report
+    from paddlexseg.engine.builder import build_dataset
     dataset = build_dataset(load_config(args.config, args.opts), args.dataset)
     raw = raw_label_counts(dataset.files)
     check_raw_ids(raw, dataset.labels)

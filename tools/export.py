@@ -12,9 +12,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from paddlexseg.apis.export import OUTPUT_OPS, export_model  # noqa: E402
+# parse the flags first, set threads / MKL up, then import Paddle (see paddlexseg/runtime.py)
 from paddlexseg.engine.cli import config_from_args, set_device  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
+
+OUTPUT_OPS = ("none", "softmax", "argmax")  # paddlexseg.apis.export.OUTPUT_OPS (checked there)
 
 
 def export_parser():
@@ -35,14 +38,18 @@ def export_parser():
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default 16, the lowest checked)")
     # --- end ONNX ---
-    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"],
+                   help="device to run on (gpu needs paddlepaddle-gpu)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys")
+    add_runtime_flags(p)
     return p
 
 
 def main(argv=None):
     args = export_parser().parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.apis.export import export_model
     set_device(args.device)
     cfg = config_from_args(args)
     export_model(cfg, args.model_path, args.save_dir, output_op=args.output_op,

@@ -18,14 +18,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from paddlexseg.datasets.synthetic.camera import generate_semantickitti_fusion  # noqa: E402
-from paddlexseg.registry import ConfigError  # noqa: E402
+from paddlexseg.runtime import setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
-from paddlexseg.datasets.synthetic.lidar_scenes import (  # noqa: E402
-    DEFAULT_SEQUENCES, generate_semantickitti)
+
+DEFAULT_SEQUENCES = (0, 1, 2, 8)  # paddlexseg.datasets.synthetic.lidar_scenes.DEFAULT_SEQUENCES
 
 
 def _semantickitti(args):
+    from paddlexseg.datasets.synthetic.camera import generate_semantickitti_fusion
+    from paddlexseg.datasets.synthetic.lidar_scenes import generate_semantickitti
     kwargs = dict(sequences=args.sequences or DEFAULT_SEQUENCES,
                   scans_per_sequence=8 if args.scans is None else args.scans, seed=args.seed,
                   beams=args.beams,
@@ -82,6 +83,7 @@ def parse_args(argv=None, known_only=False):
 
 def main(argv=None):
     args, rest = parse_args(argv, known_only=True)
+    setup_runtime()
     if args.images and args.kind != "semantickitti":
         raise SystemExit(f"generate_synthetic.py: --images applies to --kind semantickitti "
                          f"only, not {args.kind}")

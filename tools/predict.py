@@ -14,8 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from paddlexseg.apis.predict import predict  # noqa: E402
-from paddlexseg.engine.cli import config_from_args, set_device  # noqa: E402
+# parse the flags first, set threads / MKL up, then import Paddle (see paddlexseg/runtime.py)
+from paddlexseg.engine.cli import add_backend_flags, config_from_args, set_device  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
@@ -28,7 +29,8 @@ def predict_parser():
                         "root (predicts val_dataset.sequences); image models: an image or a "
                         "folder of images")
     p.add_argument("--save_dir", default="output/predict", help="output folder")
-    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"],
+                   help="device to run on (gpu needs paddlepaddle-gpu)")
     p.add_argument("--bev", action="store_true",
                    help="range and point models: also write a bird's-eye-view PNG per scan")
     p.add_argument("--knn", action=argparse.BooleanOptionalAction, default=None,
@@ -45,16 +47,20 @@ def predict_parser():
                         "evaluator reads; Cityscapes label ids), trainid (trainid/), color "
                         "(color/); default: labelid for Cityscapes, labelid color otherwise")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    add_runtime_flags(p)
+    add_backend_flags(p)
     return p
 
 
 def main(argv=None):
     args = predict_parser().parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.apis.predict import predict
     set_device(args.device)
     cfg = config_from_args(args)
     predict(cfg, args.model_path, args.input, args.save_dir, use_knn=args.knn, bev=args.bev,
             sequence=args.sequence, progress=not args.no_progress,
-            image_outputs=args.image_outputs)
+            image_outputs=args.image_outputs, backend=args.backend, onednn=args.onednn)
 
 
 if __name__ == "__main__":

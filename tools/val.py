@@ -4,17 +4,21 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# parse the flags first, set threads / MKL up, then import Paddle (see paddlexseg/runtime.py)
 from paddlexseg.engine.cli import config_from_args, set_device, val_parser  # noqa: E402
-from paddlexseg.engine.validate import validate  # noqa: E402
+from paddlexseg.runtime import setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def main(argv=None):
     args = val_parser().parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.engine.validate import validate
     set_device(args.device)
     cfg = config_from_args(args)
     validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,
-             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal)
+             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal,
+             backend=args.backend, onednn=args.onednn)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ stored voxel grid and write one place descriptor ``.npy`` per file
 -e .[onnx]``) instead of the Paddle program, with the same pre- and post-processing
 (``paddlexseg.apis.backends``).
 
-oneDNN is off by default: on the Paddle 3.3.1 CPU build, its ``conv_activation_mkldnn_fuse_pass``
-crashes (segfault) while fusing convolution + LeakyReLU, which every DarkNet/SAC block has.
+On CPU the predictor runs on oneDNN (``--no-onednn`` turns it off) with Paddle 3.3.1's crashing
+``conv_activation_onednn_fuse_pass`` deleted (``paddlexseg.apis.inference.create_predictor``),
+with as many math threads as available cores (``--threads``; ``paddlexseg/runtime.py``).
 """
 import argparse
 import os
@@ -39,15 +40,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from paddlexseg.apis.image_predict import (build_transforms, load_image, preprocess,  # noqa: E402
-                                           resolve_images, save_image_outputs)
-from paddlexseg.apis.range_io import (RANGENET_KNN, backproject, build_projection,  # noqa: E402
-                                      check_knn, load_scan, require_knn_op, resolve_scans)
-from paddlexseg.apis.range_predict import save_scan_outputs  # noqa: E402
-from paddlexseg.datasets.errors import DataError  # noqa: E402
+# parse the flags first, set threads / MKL up, then import Paddle (see paddlexseg/runtime.py)
 from paddlexseg.registry import ConfigError  # noqa: E402
+from paddlexseg.runtime import add_runtime_flags, setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
-from paddlexseg.transforms.image import resize_linear  # noqa: E402
 
 _REQUIRED = ("family", "model", "params", "input_name", "input_shape", "output_op")
 _FAMILY_KEYS = {"range": ("num_classes", "colors", "projection", "label_config", "knn"),
@@ -79,63 +75,22 @@ def load_deploy(path):
     return folder, info
 
 
-class InferencePredictor:
-    """A ``paddle.inference`` predictor with one input and one output.
-
-    Args:
-        folder: export folder. info: the ``Deploy`` dict.
-        device: "cpu" or "gpu". threads: CPU math threads. onednn: enable oneDNN (see the
-            module docstring for why it is off by default).
-    """
-
-    def __init__(self, folder, info, device="cpu", threads=2, onednn=False):
-        from paddle import inference
-        config = inference.Config(os.path.join(folder, info["model"]),
-                                  os.path.join(folder, info["params"]))
-        if device == "gpu":
-            config.enable_use_gpu(256, 0)
-        else:
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(int(threads))
-            if onednn:
-                config.enable_onednn()
-            else:
-                config.disable_onednn()
-        config.disable_glog_info()
-        try:
-            self.predictor = inference.create_predictor(config)
-        except RuntimeError as e:  # Paddle's parse error of a damaged model file
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            raise DataError(f"{os.path.join(folder, info['model'])}: cannot load the exported "
-                            f"model ({first}); the file is damaged: export it again") from None
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
-        self.output_op = info["output_op"]
-
-    def raw(self, x):
-        """float32 [B, C, H, W] -> the exported output (scores, labels or descriptors)."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        self.input.reshape(list(x.shape))
-        self.input.copy_from_cpu(x)
-        self.predictor.run()
-        return self.output.copy_to_cpu()
-
-    def __call__(self, x):
-        """float32 [B, C, H, W] -> int64 [B, H, W] class ids (argmax over the output if needed)."""
-        from paddlexseg.apis.backends import class_ids
-        return class_ids(self.raw(x), self.output_op)
-
-
 def make_predictor(folder, info, args):
-    """The predictor of ``args.backend``: ``predictor(x)`` -> int64 class ids, ``.raw(x)``."""
+    """The predictor of ``args.backend`` (``--device``, ``--threads``, ``--onednn``):
+    ``predictor(x [B, C, H, W] float32) -> [B, H, W] int64 class ids``, ``.raw(x)``."""
     if args.backend == "onnxruntime":
         from paddlexseg.apis.backends import OnnxRuntimePredictor
         return OnnxRuntimePredictor(folder, info, args.device, args.threads)
-    return InferencePredictor(folder, info, args.device, args.threads, args.onednn)
+    from paddlexseg.apis.inference import DeployPredictor
+    onednn = args.onednn if args.onednn is not None else args.device == "cpu"
+    return DeployPredictor(folder, info, args.device, args.threads, onednn)
 
 
 def infer_range(predictor, info, args):
     """Predict ``.label`` files for the scans named by ``args.input``; returns the output paths."""
+    from paddlexseg.apis.range_io import (RANGENET_KNN, backproject, build_projection, check_knn,
+                                          load_scan, require_knn_op, resolve_scans)
+    from paddlexseg.apis.range_predict import save_scan_outputs
     projection = build_projection(info["projection"], path="deploy.yaml Deploy.projection")
     _, _, h, w = info["input_shape"]
     if (projection.H, projection.W) != (h, w):
@@ -163,6 +118,9 @@ def infer_range(predictor, info, args):
 
 def infer_image(predictor, info, args):
     """Predict label PNGs for the images named by ``args.input``; returns the output paths."""
+    from paddlexseg.apis.image_predict import (build_transforms, load_image, preprocess,
+                                               resolve_images, save_image_outputs)
+    from paddlexseg.transforms.image import resize_linear
     if args.knn or args.bev or args.sequence is not None:
         raise ConfigError("--knn, --bev and --sequence apply to range (LiDAR) models only")
     transforms = build_transforms(info["transforms"], path="deploy.yaml Deploy.transforms")
@@ -198,25 +156,29 @@ def infer_parser():
                    help="range: a .bin scan or a folder of .bin scans (or a SemanticKITTI "
                         "sequence's velodyne folder); image: an image or a folder")
     p.add_argument("--save_dir", default="output/infer", help="output folder")
-    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                   help="device to run on (gpu needs paddlepaddle-gpu)")
     p.add_argument("--backend", default="paddle", choices=("paddle", "onnxruntime"),
                    help="paddle: Paddle Inference; onnxruntime: model.onnx of an export made "
                         "with --format onnx (pip install -e .[onnx])")
-    p.add_argument("--threads", type=int, default=2, help="CPU math threads")
-    p.add_argument("--onednn", action="store_true",
-                   help="enable oneDNN on CPU (crashes on conv + LeakyReLU in Paddle 3.3.1)")
+    p.add_argument("--onednn", action=argparse.BooleanOptionalAction, default=None,
+                   help="run on oneDNN (default: on for --device cpu; the crashing "
+                        "conv_activation_onednn_fuse_pass of Paddle 3.3.1 is removed)")
     p.add_argument("--knn", action=argparse.BooleanOptionalAction, default=None,
                    help="range: KNN post-processing on/off (default: deploy.yaml's knn)")
     p.add_argument("--bev", action="store_true", help="range: also write bird's-eye-view PNGs")
     p.add_argument("--sequence", type=int, default=None,
                    help="range: sequence number for scans outside .../sequences/NN/velodyne/")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    add_runtime_flags(p)
     return p
 
 
 def main(argv=None):
     """Run the CLI; returns the list of written output paths (dicts)."""
     args = infer_parser().parse_args(argv)
+    setup_runtime(args.threads, import_paddle=True)
+    from paddlexseg.datasets.errors import DataError
     folder, info = load_deploy(args.config)
     if os.path.isdir(args.input) and os.path.isdir(os.path.join(args.input, "sequences")):
         raise DataError(f"{args.input}: give a scan or a velodyne folder; deploy.yaml does not "

@@ -181,25 +181,33 @@ def deploy_info(cfg, family, shape, output_op, files):
     return {"Deploy": info}
 
 
-def _save_static(model, family, output_op, prefix, spec, logger):
-    """``paddle.jit.save`` by AST conversion (``full_graph=True``); if the converter fails on
-    some Python construct, retry with bytecode tracing (SOT, ``full_graph=False``), which reads
-    no source code. Returns "ast" or "sot"."""
+def _save_static_layer(make_layer, prefix, specs, logger=None):
+    """``paddle.jit.save`` of ``make_layer()`` by AST conversion (``full_graph=True``); if the
+    converter fails on some Python construct, retry with bytecode tracing (SOT,
+    ``full_graph=False``), which reads no source code. Returns "ast" or "sot"."""
     errors = []
     for full_graph in (True, False):
-        wrapper = ExportWrapper(model, family.input_name, family.output, output_op)
-        wrapper.eval()
+        layer = make_layer()
+        layer.eval()
         try:
-            static = paddle.jit.to_static(wrapper, input_spec=[spec], full_graph=full_graph)
+            static = paddle.jit.to_static(layer, input_spec=list(specs), full_graph=full_graph)
             paddle.jit.save(static, prefix)
             return "ast" if full_graph else "sot"
         except Exception as err:  # noqa: BLE001 - reported below or retried
             first = str(err).strip().splitlines()
             errors.append(f"{type(err).__name__}: {first[-1] if first else ''}")
             if full_graph:
-                logger.warning(f"AST export failed ({errors[-1]}); retrying with SOT tracing")
-    raise RuntimeError(f"paddle.jit.save could not export {type(model).__name__}: "
+                (logger or get_logger()).warning(f"AST export failed ({errors[-1]}); "
+                                                 f"retrying with SOT tracing")
+    raise RuntimeError(f"paddle.jit.save could not export {type(layer).__name__}: "
                        f"{' / '.join(errors)}")
+
+
+def _save_static(model, family, output_op, prefix, spec, logger):
+    """Export ``model`` with ``output_op`` appended (:class:`ExportWrapper`)."""
+    return _save_static_layer(
+        lambda: ExportWrapper(model, family.input_name, family.output, output_op), prefix,
+        [spec], logger)
 
 
 def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fmt="paddle",

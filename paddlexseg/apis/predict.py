@@ -14,6 +14,7 @@ from ..registry import ConfigError
 from .det_predict import predict_detection, resolve_frames
 from .families import family_of
 from .image_predict import check_outputs, predict_image, resolve_images
+from .inference import with_backend
 from .point_predict import point_setup, predict_point
 from .range_io import RANGENET_KNN, check_knn, require_knn_op, resolve_scans
 from .range_predict import predict_range, range_setup
@@ -118,7 +119,7 @@ PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,
-            progress=True, image_outputs=None):
+            progress=True, image_outputs=None, backend="dygraph", onednn=True):
     """Predict with a trained model and write the outputs under ``save_dir``.
 
     The inputs are listed and checked (missing files, empty folders, truncated scans) before
@@ -136,6 +137,8 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
         progress: show a tqdm bar.
         image_outputs: image models only: kinds of PNG to write ("labelid", "trainid",
             "color"; default :func:`~paddlexseg.apis.image_predict.default_outputs`).
+        backend: ``dygraph`` or ``inference`` (Paddle Inference, oneDNN on CPU unless
+            ``onednn`` is False; range and image models).
 
     Returns:
         the summary dict of the family's predictor.
@@ -155,6 +158,7 @@ def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequ
     model = builder.build_model(cfg)
     path = load_model_weights(model, model_path)
     model.eval()
+    model = with_backend(model, backend, onednn=onednn, cfg=cfg)
     get_logger().info(f"predicting {len(items)} inputs from {input_path} with {path} "
                       f"({family.name} model)")
     if family.name == "image":

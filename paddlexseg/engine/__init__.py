@@ -1,3 +1,6 @@
-from paddlexseg._autoimport import import_submodules
+"""Training, evaluation and the tools' command lines.
 
-import_submodules(__name__, __path__)
+Submodules are imported where they are used (``paddlexseg.engine.builder`` registers the
+optimizers and schedulers), so that ``paddlexseg.engine.cli`` can parse a command line without
+importing Paddle (``--help`` returns at once).
+"""

@@ -3,6 +3,7 @@ from .. import load_all
 from ..losses.composer import LossComposer
 from ..registry import (DATASETS, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError)
 from .loader import SafeLoader, SequentialBatches
+from . import optimizers, schedulers  # noqa: F401  (fill OPTIMIZERS and SCHEDULERS)
 
 __all__ = ["build_model", "build_dataset", "build_losses", "build_metric", "build_scheduler",
            "build_optimizer", "build_loader", "require"]

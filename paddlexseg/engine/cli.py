@@ -1,13 +1,19 @@
-"""Command-line flags of ``tools/*.py`` (PaddleSeg's names) and how they override a config."""
+"""Command-line flags of ``tools/*.py`` (PaddleSeg's names) and how they override a config.
+
+Importing this module does not import Paddle: tools parse their flags, run
+:func:`paddlexseg.runtime.setup_runtime` and only then import Paddle (``set_device``).
+"""
 import argparse
 import os
 
-import paddle
-
 from ..config import load_config
 from ..registry import ConfigError
+from ..runtime import add_runtime_flags
 
-__all__ = ["train_parser", "val_parser", "config_from_args", "set_device"]
+__all__ = ["train_parser", "val_parser", "config_from_args", "set_device", "add_backend_flags",
+           "BACKENDS"]
+
+BACKENDS = ("dygraph", "inference")  # paddlexseg.apis.inference.with_backend
 
 
 def _common(parser):
@@ -16,6 +22,7 @@ def _common(parser):
                         help="device to run on (gpu needs paddlepaddle-gpu)")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. --opts train.log_iters=5 model.num_classes=20")
+    add_runtime_flags(parser)
     return parser
 
 
@@ -43,6 +50,17 @@ def train_parser():
     return p
 
 
+def add_backend_flags(parser):
+    """``--backend dygraph|inference`` and ``--onednn/--no-onednn`` (val, predict, robustness)."""
+    parser.add_argument("--backend", default="dygraph", choices=BACKENDS,
+                        help="inference: export the model in-process and run it with Paddle "
+                             "Inference (oneDNN on CPU: faster, same predictions); dygraph: "
+                             "run the Python model (default)")
+    parser.add_argument("--onednn", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --backend inference on CPU: use oneDNN (default on)")
+    return parser
+
+
 def val_parser():
     p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
@@ -52,8 +70,10 @@ def val_parser():
                    help="with --aug_eval: resize factors, e.g. 0.75 1.0 1.25")
     p.add_argument("--flip_horizontal", action="store_true",
                    help="with --aug_eval: also evaluate the mirrored image")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
-    p.add_argument("--no_progress", action="store_true")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="fp16: AMP (GPU); bf16: AMP in bfloat16 (no effect on CPU dygraph)")
+    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_backend_flags(p)
     return p
 
 
@@ -80,6 +100,8 @@ def config_from_args(args):
 
 
 def set_device(device):
+    """Select the Paddle device (imports Paddle; call after the runtime set-up)."""
+    import paddle
     if device == "gpu" and not paddle.is_compiled_with_cuda():
         raise SystemExit("--device gpu: this paddlepaddle build has no CUDA support; install "
                          "paddlepaddle-gpu or use --device cpu")

@@ -26,7 +26,7 @@ def _wrapped(cfg, corruption, severity, seed, beams):
 
 def evaluate_robustness(cfg, model_path=None, save_dir=None, corruptions=None,
                         severities=SEVERITIES, seed=0, beams=64, model=None, progress=True,
-                        log=print):
+                        log=print, backend="dygraph", onednn=True):
     """Evaluate a model on clean and corrupted validation data.
 
     Args:
@@ -39,6 +39,8 @@ def evaluate_robustness(cfg, model_path=None, save_dir=None, corruptions=None,
         seed: corruption seed. beams: sensor beams (64 KITTI, 32 nuScenes).
         model: an already built model (default: built from ``cfg``).
         progress: show progress bars. log: function receiving progress lines.
+        backend: ``dygraph`` or ``inference`` (Paddle Inference, oneDNN on CPU unless
+            ``onednn`` is False; range models).
 
     Returns:
         dict with ``clean`` (mIoU), ``corruptions`` ({name: {"1": mIoU, ..., "mean": m}}),
@@ -56,6 +58,9 @@ def evaluate_robustness(cfg, model_path=None, save_dir=None, corruptions=None,
         model = builder.build_model(cfg)
     if model_path is not None:
         load_model_weights(model, model_path)
+    if backend != "dygraph":
+        from ..apis.inference import with_backend
+        model = with_backend(model, backend, onednn=onednn, cfg=cfg)
     workers = int(cfg.get("train", {}).get("num_workers", 0) or 0)
     on_bad = cfg.get("train", {}).get("on_bad_sample", "error")
 

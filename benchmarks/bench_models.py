@@ -1,0 +1,327 @@
+"""CPU speed of every model family at its paper input size, against PyTorch when installed.
+
+Columns (one backend function each, see ``COLUMNS``): ``paddle eval`` (dygraph forward, no
+grad), ``paddle train`` (one step: train-mode forward, a loss, backward, SGD update),
+``paddle infer`` (the exported program through Paddle Inference, oneDNN on CPU),
+``torch eval`` / ``torch train`` (the same architecture in PyTorch with the same weights,
+where written: RangeNet++ in ``benchmarks/torch_rangenet.py``; other families are skipped
+with a note). Each cell is the median of ``--repeats`` runs; the columns of a model are run
+interleaved (A B C A B C ...) so that load from other jobs hits all alike, and the load average
+is printed. The train step's loss is the mean of every float output (the same in both
+frameworks; the real losses are a negligible part of a step).
+
+    python benchmarks/bench_models.py --quick                 # tiny inputs, seconds per model
+    python benchmarks/bench_models.py --models rangenet-dn21 --repeats 5
+    python benchmarks/bench_models.py --no-runtime --no-onednn   # the settings before issue 15
+
+To add a column (e.g. ONNX Runtime), write ``def col_x(case) -> callable or str`` (a str is a
+reason to skip) and add it to ``COLUMNS``; ``case`` holds the Paddle model, the input arrays
+and the export folder (``case.exported()``).
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from paddlexseg.runtime import setup_runtime  # noqa: E402  (imports no Paddle)
+
+# name -> config, input name, paper input shape, --quick shape, torch twin
+MODELS = {
+    "rangenet-dn21": ("rangenet/rangenet_darknet21_semantickitti_150e.yml", "range_img",
+                      [1, 5, 64, 2048], [1, 5, 16, 128], 21),
+    "rangenet-dn53": ("rangenet/rangenet_darknet53_semantickitti_150e.yml", "range_img",
+                      [1, 5, 64, 2048], [1, 5, 16, 128], 53),
+    "squeezesegv3-21": ("squeezesegv3/squeezesegv3_sac21_semantickitti_150e.yml", "range_img",
+                        [1, 5, 64, 2048], [1, 5, 16, 128], None),
+    "squeezesegv3-53": ("squeezesegv3/squeezesegv3_sac53_semantickitti_150e.yml", "range_img",
+                        [1, 5, 64, 2048], [1, 5, 16, 128], None),
+    "2dpass-4scale64": ("twodpass/twodpass_4scale64_semantickitti.yml", "points",
+                        [120000, 4], [2000, 4], None),
+    "pointrend-r50": ("pointrend/pointrend_resnet50_cityscapes_80k.yml", "image",
+                      [1, 3, 512, 1024], [1, 3, 64, 128], None),
+    "pointrend-r101": ("pointrend/pointrend_resnet101_cityscapes_80k.yml", "image",
+                       [1, 3, 512, 1024], [1, 3, 64, 128], None),
+    "event-vpr": ("event_vpr/event_vpr_resnet34_mvsec.yml", "voxels", [1, 5, 260, 346],
+                  [1, 5, 65, 87], None),
+}
+NO_TORCH = "no torch twin written (benchmarks/torch_rangenet.py covers RangeNet++ only)"
+
+
+class Case:
+    """One model at one input size: the Paddle model, its inputs, lazily its export / twin."""
+
+    def __init__(self, name, quick, onednn, workdir, width=None):
+        import numpy as np
+        import paddle
+        from paddlexseg.config import load_config
+        from paddlexseg.engine import builder
+        config, self.input_name, paper, tiny, self.torch_layers = MODELS[name]
+        self.name, self.onednn, self.workdir = name, onednn, workdir
+        self.shape = list(tiny if quick else paper)
+        if width and self.input_name != "points":
+            self.shape[-1] = width
+        paddle.seed(0)
+        self.model = builder.build_model(load_config(os.path.join(REPO, "configs", config)))
+        self.model.eval()
+        rng = np.random.default_rng(0)
+        if self.input_name == "points":
+            self.inputs = _scan(self.shape[0], rng)
+        else:
+            self.inputs = {self.input_name: rng.standard_normal(self.shape).astype("float32")}
+        self._torch = None
+        self.notes = []
+
+    def paddle_inputs(self):
+        import paddle
+        return {k: paddle.to_tensor(v) for k, v in self.inputs.items()}
+
+    def exported(self):
+        """Export folder prefix of the eval program (logits / descriptor out)."""
+        prefix = os.path.join(self.workdir, self.name, "model")
+        if not os.path.exists(prefix + ".pdiparams"):
+            import paddle
+            from paddlexseg.apis.export import _save_static_layer
+            from paddlexseg.apis.inference import _tensors_wrapper
+            names = list(self.inputs)
+            with paddle.no_grad():
+                keys = [k for k, v in self.model(**self.paddle_inputs()).items()
+                        if isinstance(v, paddle.Tensor)][:1]
+            specs = [paddle.static.InputSpec([None] + list(v.shape[1:]), "float32", name=n)
+                     for n, v in self.inputs.items()]
+            _save_static_layer(lambda: _tensors_wrapper(self.model, names, keys), prefix, specs)
+        return prefix
+
+    def torch_model(self):
+        """(torch model, max |paddle - torch| of the eval logits) with the same weights."""
+        if self._torch is None:
+            import numpy as np
+            import torch
+            import torch_rangenet
+            from paddlexseg.convert import convert_checkpoint, load_into_model
+            twin = torch_rangenet.build(self.torch_layers).eval()
+            folder = os.path.join(self.workdir, self.name + "_torch")
+            os.makedirs(folder, exist_ok=True)
+            torch_rangenet.checkpoint_files(twin, folder)
+            converted, report, _ = convert_checkpoint(f"rangenet-darknet{self.torch_layers}",
+                                                      [folder], model=self.model)
+            if report.errors(False):
+                raise RuntimeError(f"{self.name}: converter refused the torch twin's keys")
+            load_into_model(converted, self.model)
+            self.model.eval()
+            x = self.inputs[self.input_name]
+            import paddle
+            with torch.no_grad(), paddle.no_grad():
+                diff = np.abs(twin(torch.from_numpy(x)).numpy() -
+                              self.model(**self.paddle_inputs())["logits"].numpy()).max()
+            self._torch = (twin, float(diff))
+            self.notes.append(f"torch twin loaded through paddlexseg.convert; max |logit "
+                              f"difference| {diff:.1e}")
+        return self._torch
+
+
+def _scan(n, rng):
+    """A LiDAR-like scan of ``n`` points (x, y, z, remission) inside 2DPASS's volume."""
+    import numpy as np
+    r = rng.uniform(2, 45, n)
+    a = rng.uniform(-np.pi, np.pi, n)
+    z = rng.uniform(-3, 1.5, n)
+    pts = np.stack([r * np.cos(a), r * np.sin(a), z, rng.uniform(0, 1, n)], 1)
+    return {"points": pts.astype("float32"), "batch_idx": np.zeros(n, dtype="int64")}
+
+
+def _float_outputs_mean(outputs, float_type):
+    values = [v.mean() for v in outputs.values()
+              if hasattr(v, "dtype") and v.dtype == float_type and not getattr(
+                  v, "stop_gradient", False)]
+    return sum(values)
+
+
+def col_paddle_eval(case):
+    import paddle
+    inputs = case.paddle_inputs()
+
+    def run():
+        case.model.eval()
+        with paddle.no_grad():
+            out = case.model(**inputs)
+        next(iter(out.values())).numpy()  # wait for the result
+    return run
+
+
+def col_paddle_train(case):
+    import paddle
+    inputs = case.paddle_inputs()
+    opt = paddle.optimizer.SGD(learning_rate=1e-6, parameters=case.model.parameters())
+    model = case.model.model_3d if case.input_name == "points" else case.model
+    if case.input_name == "points":
+        inputs["batch_size"] = 1
+
+    def run():
+        model.train()
+        loss = _float_outputs_mean(model(**inputs), paddle.float32)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        case.model.eval()
+    return run
+
+
+def col_paddle_infer(case):
+    if case.input_name == "points":
+        return "not exportable (variable-length point cloud, sparse convolutions)"
+    from paddlexseg.apis.inference import create_predictor, run_predictor
+    prefix = case.exported()
+    predictor = create_predictor(prefix + ".json", prefix + ".pdiparams", onednn=case.onednn)
+    arrays = list(case.inputs.values())
+    return lambda: run_predictor(predictor, arrays)
+
+
+def col_torch_eval(case):
+    if case.torch_layers is None:
+        return NO_TORCH
+    import torch
+    twin, _ = case.torch_model()
+    x = torch.from_numpy(case.inputs[case.input_name])
+
+    def run():
+        twin.eval()
+        with torch.no_grad():
+            twin(x)
+    return run
+
+
+def col_torch_train(case):
+    if case.torch_layers is None:
+        return NO_TORCH
+    import torch
+    twin, _ = case.torch_model()
+    x = torch.from_numpy(case.inputs[case.input_name])
+    opt = torch.optim.SGD(twin.parameters(), lr=1e-6)
+
+    def run():
+        twin.train()
+        twin(x).mean().backward()
+        opt.step()
+        opt.zero_grad()
+        twin.eval()
+    return run
+
+
+# column name -> backend function (callable to time, or a str: why the cell is empty)
+COLUMNS = {"paddle eval": col_paddle_eval, "paddle infer": col_paddle_infer,
+           "torch eval": col_torch_eval, "paddle train": col_paddle_train,
+           "torch train": col_torch_train}
+# ratio column -> (numerator, denominator)
+RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
+          "infer / torch": ("paddle infer", "torch eval"),
+          "train / torch": ("paddle train", "torch train")}
+
+
+def bench_case(case, columns, repeats, verbose=False):
+    """Median seconds per column (None when skipped) and the load averages seen; with
+    ``verbose`` every run is printed as it ends (wall and process CPU seconds)."""
+    runs, times = {}, {}
+    for name in columns:
+        if name.startswith("torch") and not _have_torch():
+            runs[name] = "torch is not installed"
+            continue
+        try:
+            runs[name] = COLUMNS[name](case)
+        except Exception as err:  # noqa: BLE001 - reported in the table's notes
+            runs[name] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:160]}"
+    ready = {k: v for k, v in runs.items() if callable(v)}
+    for name, run in ready.items():
+        start = time.perf_counter()
+        run()  # warm-up (allocations, oneDNN primitive caches)
+        if verbose:
+            print(f"  {case.name} {name}: warm-up {time.perf_counter() - start:.2f} s", flush=True)
+    loads = [os.getloadavg()[0]]
+    for i in range(repeats):
+        for name, run in ready.items():  # interleaved: A B C A B C
+            start, cpu = time.perf_counter(), time.process_time()
+            run()
+            times.setdefault(name, []).append(time.perf_counter() - start)
+            if verbose:
+                print(f"  {case.name} {name}: run {i + 1} {times[name][-1]:.2f} s wall, "
+                      f"{time.process_time() - cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+                      flush=True)
+    loads.append(os.getloadavg()[0])
+    result = {k: statistics.median(v) for k, v in times.items()}
+    case.notes += [f"{k}: {v}" for k, v in runs.items() if isinstance(v, str)]
+    return result, loads
+
+
+def _have_torch():
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+
+
+def format_table(rows, columns):
+    ratios = [r for r, (a, b) in RATIOS.items() if a in columns and b in columns]
+    head = ["model", "input"] + [f"{c} (s)" for c in columns] + ratios + ["load avg"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, shape, result, loads in rows:
+        cells = [name, "x".join(str(s) for s in shape)]
+        cells += [f"{result[c]:.3f}" if c in result else "-" for c in columns]
+        for r in ratios:
+            a, b = RATIOS[r]
+            cells.append(f"{result[a] / result[b]:.2f}" if a in result and b in result else "-")
+        cells.append(f"{loads[0]:.1f}-{loads[1]:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                   metavar="NAME", help="models to run (default: all): " + " ".join(MODELS))
+    p.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=list(COLUMNS),
+                   metavar="COL", help="columns to run (default: all): " + ", ".join(COLUMNS))
+    p.add_argument("--quick", "--tiny", action="store_true",
+                   help="tiny inputs (checks that every cell runs; timings meaningless)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="math threads for Paddle and torch (default: available cores)")
+    p.add_argument("--no-runtime", dest="runtime", action="store_false",
+                   help="skip paddlexseg.runtime (Paddle's defaults: 1 thread, no MKL setting "
+                        "on AMD; the 'before' figures)")
+    p.add_argument("--no-onednn", dest="onednn", action="store_false",
+                   help="paddle infer without oneDNN")
+    p.add_argument("--verbose", action="store_true", help="print every run as it ends")
+    p.add_argument("--width", type=int, default=None,
+                   help="override the input width (last dimension) of image-like inputs")
+    args = p.parse_args(argv)
+    threads = args.threads
+    if args.runtime:
+        threads = setup_runtime(args.threads, import_paddle=True).threads
+    import paddle
+    import paddlexseg
+    paddlexseg.load_all()
+    if _have_torch() and any(c.startswith("torch") for c in args.columns):
+        import torch
+        torch.set_num_threads(threads or 1)
+    rows, workdir = [], tempfile.mkdtemp(prefix="bench_models_")
+    print(f"paddle {paddle.__version__}, threads {threads or 'Paddle default (1)'}, "
+          f"runtime set-up {'on' if args.runtime else 'off'}, oneDNN inference "
+          f"{'on' if args.onednn else 'off'}, {args.repeats} repeats, load average "
+          f"{os.getloadavg()}", flush=True)
+    for name in args.models:
+        case = Case(name, args.quick, args.onednn, workdir, args.width)
+        result, loads = bench_case(case, args.columns, args.repeats, args.verbose)
+        rows.append((name, case.shape, result, loads))
+        print(format_table(rows[-1:], args.columns).splitlines()[-1], flush=True)
+        for note in case.notes:
+            print(f"  {name}: {note}", flush=True)
+    print()
+    print(format_table(rows, args.columns))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
