@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..datasets.errors import DataError
+from ..engine.logging import show_progress
 from ..registry import TRANSFORMS, ConfigError
 from ..structures import to_tensor
 from ..transforms.image import resize_nearest
@@ -164,7 +165,7 @@ def predict_image(model, cfg, input_path, save_dir, progress=True, items=None):
         items = resolve_images(input_path)
     start, outputs = time.time(), []
     model.eval()
-    for path, rel in tqdm(items, desc="predict", disable=not progress, mininterval=2):
+    for path, rel in tqdm(items, desc="predict", disable=not show_progress(progress), mininterval=2):
         image = load_image(path)
         x = preprocess(image, setup.transforms)
         with paddle.no_grad():

@@ -32,6 +32,7 @@ from ..datasets.label_config import LabelConfig, load_label_config
 from ..datasets.semantickitti import read_scan
 from ..datasets.semantickitti_fusion import build_fusion_sample, collate_fusion
 from ..models.twodpass.model import scan_predictions
+from ..engine.logging import show_progress
 from ..registry import ConfigError
 from .families import dataset_config
 from .range_io import prediction_path, resolve_scans, write_label_file
@@ -186,7 +187,7 @@ def predict_point(model, cfg, input_path, save_dir, bev=False, sequence=None, pr
     start, outputs, points_written, outside = time.time(), [], 0, 0
     model.eval()
     groups = [items[i:i + int(batch_size)] for i in range(0, len(items), int(batch_size))]
-    for group in tqdm(groups, desc="predict", disable=not progress, mininterval=2):
+    for group in tqdm(groups, desc="predict", disable=not show_progress(progress), mininterval=2):
         loaded = [load_point_sample(item, setup.volume) for item in group]
         preds = _predict_group(model, loaded, labels.num_classes)
         for item, (sample, points, valid), pred in zip(group, loaded, preds):
