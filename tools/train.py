@@ -7,15 +7,19 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from paddlexseg.engine.cli import config_from_args, set_device, train_parser  # noqa: E402
+from paddlexseg.engine.cli import (config_from_args, format_config, set_device,  # noqa: E402
+                                   train_parser)
 from paddlexseg.engine.trainer import Trainer  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def main(argv=None):
     args = train_parser().parse_args(argv)
-    set_device(args.device)
     cfg = config_from_args(args)
+    if args.print_config:
+        print(format_config(cfg), end="")
+        return
+    set_device(args.device)
     Trainer(cfg, args.save_dir, do_eval=args.do_eval, use_vdl=args.use_vdl,
             resume_model=args.resume_model, precision=args.precision,
             progress=not args.no_progress).train()

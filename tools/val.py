@@ -14,7 +14,9 @@ def main(argv=None):
     set_device(args.device)
     cfg = config_from_args(args)
     validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,
-             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal)
+             aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal,
+             flip_vertical=args.flip_vertical, is_slide=args.is_slide, crop_size=args.crop_size,
+             stride=args.stride, save_dir=args.save_dir, use_vdl=args.use_vdl)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Output per image, at the input image's size (a prediction made at another size, 
 
     save_dir/label/<relative path>.png   uint8 class ids (Cityscapes: train ids 0..18)
     save_dir/color/<relative path>.png   RGB visualisation with the dataset's colours
+    save_dir/compare/<relative path>.png image | ground truth | prediction, when the ground
+                                         truth is found (Cityscapes layout; image_compare.py)
 
 ``<relative path>`` is the image's path below the input folder (its file name for one image)
 with the extension replaced by ``.png``.
@@ -27,6 +29,7 @@ from ..registry import TRANSFORMS, ConfigError
 from ..structures import to_tensor
 from ..transforms.image import resize_nearest
 from .families import dataset_config
+from .image_compare import save_compare
 from .visualize import palette, save_png
 
 __all__ = ["ImageSetup", "image_setup", "build_transforms", "dataset_colors", "resolve_images",
@@ -165,11 +168,16 @@ def predict_image(model, cfg, input_path, save_dir, progress=True, items=None):
         items = resolve_images(input_path)
     start, outputs = time.time(), []
     model.eval()
-    for path, rel in tqdm(items, desc="predict", disable=not show_progress(progress), mininterval=2):
+    bar_off = not show_progress(progress)
+    for path, rel in tqdm(items, desc="predict", disable=bar_off, mininterval=2):
         image = load_image(path)
         x = preprocess(image, setup.transforms)
         with paddle.no_grad():
             logits = model(image=to_tensor(x[None]))["logits"]  # [1, C, h, w]
         pred = logits.argmax(axis=1)[0].numpy()  # [h, w]
-        outputs.append(save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2]))
+        written = save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2])
+        compare = save_compare(save_dir, rel, path, image, pred, setup.colors)
+        if compare is not None:
+            written["compare"] = compare  # image | ground truth | prediction
+        outputs.append(written)
     return {"images": len(items), "seconds": time.time() - start, "outputs": outputs}

@@ -187,7 +187,8 @@ def predict_point(model, cfg, input_path, save_dir, bev=False, sequence=None, pr
     start, outputs, points_written, outside = time.time(), [], 0, 0
     model.eval()
     groups = [items[i:i + int(batch_size)] for i in range(0, len(items), int(batch_size))]
-    for group in tqdm(groups, desc="predict", disable=not show_progress(progress), mininterval=2):
+    for group in tqdm(groups, desc="predict", disable=not show_progress(progress),
+                     mininterval=2):
         loaded = [load_point_sample(item, setup.volume) for item in group]
         preds = _predict_group(model, loaded, labels.num_classes)
         for item, (sample, points, valid), pred in zip(group, loaded, preds):

@@ -7,7 +7,7 @@ import paddle
 from ..config import load_config
 from ..registry import ConfigError
 
-__all__ = ["train_parser", "val_parser", "config_from_args", "set_device"]
+__all__ = ["train_parser", "val_parser", "config_from_args", "set_device", "format_config"]
 
 
 def _common(parser):
@@ -36,7 +36,11 @@ def train_parser():
     p.add_argument("--num_workers", type=int, help="data loader worker processes")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="fp16: AMP with loss scaling (GPU); bf16: AMP without scaling")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no_progress", action="store_true",
+                   help="hide progress bars (bars are only drawn on a terminal anyway)")
+    p.add_argument("--print_config", action="store_true",
+                   help="print the resolved config (_base_ merged, --opts and flags applied) "
+                        "as YAML and exit without training")
     return p
 
 
@@ -49,8 +53,25 @@ def val_parser():
                    help="with --aug_eval: resize factors, e.g. 0.75 1.0 1.25")
     p.add_argument("--flip_horizontal", action="store_true",
                    help="with --aug_eval: also evaluate the mirrored image")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
-    p.add_argument("--no_progress", action="store_true")
+    p.add_argument("--flip_vertical", action="store_true",
+                   help="with --aug_eval: also evaluate the upside-down image (and, with "
+                        "--flip_horizontal, the image mirrored both ways)")
+    p.add_argument("--is_slide", action="store_true",
+                   help="sliding-window evaluation (large images): --crop_size windows every "
+                        "--stride pixels, scores averaged where windows overlap")
+    p.add_argument("--crop_size", type=int, nargs=2, metavar=("W", "H"),
+                   help="with --is_slide: window width and height")
+    p.add_argument("--stride", type=int, nargs=2, metavar=("W", "H"),
+                   help="with --is_slide: horizontal and vertical step between windows")
+    p.add_argument("--save_dir", default=None,
+                   help="where metrics.json, confusion_matrix.png, class_iou.png (or "
+                        "recall_curve.png) go (default: MODEL_PATH's folder + /val)")
+    p.add_argument("--use_vdl", action="store_true",
+                   help="also log the metrics and pictures to VisualDL (save_dir/vdl_log)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="fp16/bf16: AMP autocast (GPU); Paddle's CPU kernels run in float32")
+    p.add_argument("--no_progress", action="store_true",
+                   help="hide the progress bar (bars are only drawn on a terminal anyway)")
     return p
 
 
@@ -74,6 +95,12 @@ def config_from_args(args):
     if cfg.get("iters") is not None and cfg.get("epochs") is not None:
         raise ConfigError(f"{args.config}: give either 'iters' or 'epochs', not both")
     return cfg
+
+
+def format_config(cfg):
+    """The resolved config as the YAML that ``save_dir/config.yml`` holds."""
+    import yaml
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)
 
 
 def set_device(device):
