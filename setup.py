@@ -18,6 +18,8 @@ setup(
     extras_require={
         "convert": ["torch"],
         "mvsec": ["h5py"],
-        "test": ["pytest>=8"],
+        # everything the test suite uses besides torch (the two PyTorch comparisons need
+        # .[convert]): the official Cityscapes evaluator and its pyquaternion, h5py for MVSEC
+        "test": ["pytest>=8", "cityscapesscripts==2.3.0", "pyquaternion==0.9.9", "h5py>=3.10"],
     },
 )
