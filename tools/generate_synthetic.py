@@ -1,12 +1,13 @@
 """Write a synthetic data set to disk (no download needed).
 
-Example:
+The data of each quick config (the same commands as the config headers and docs/models.md):
     python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti
-    python tools/generate_synthetic.py --kind semantickitti --out /tmp/k --sequences 0 8 --scans 4
     python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti_fusion \
         --sequences 0 8 --azimuth_steps 1024 --images      # + image_2/*.png for 2DPASS
-    python tools/generate_synthetic.py --kind cityscapes --out data/synthetic_cityscapes --n_train 20
-    python tools/generate_synthetic.py --kind events --out data/synthetic_events
+    python tools/generate_synthetic.py --kind cityscapes --out data/synthetic/cityscapes \
+        --n_train 20 --n_val 4
+    python tools/generate_synthetic.py --kind events --out data/synthetic/event_vpr
+A smaller set: --kind semantickitti --out /tmp/k --sequences 0 8 --scans 4
 
 For ``cityscapes`` and ``events`` the remaining flags go to that generator (``--help`` lists them).
 """
