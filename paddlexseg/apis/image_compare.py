@@ -64,4 +64,5 @@ def save_compare(save_dir, rel, image_path, image, pred, colors):
     gt = find_ground_truth(image_path)
     if gt is None:
         return None
-    return save_png(os.path.join(save_dir, "compare", rel), compare_picture(image, gt, pred, colors))
+    picture = compare_picture(image, gt, pred, colors)
+    return save_png(os.path.join(save_dir, "compare", rel), picture)

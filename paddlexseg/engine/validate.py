@@ -1,4 +1,4 @@
-"""``tools/val.py``'s logic: load weights, evaluate, print the report, write metrics and pictures."""
+"""``tools/val.py``'s logic: load weights, evaluate, print the report, write metrics, pictures."""
 import os
 
 from ..registry import ConfigError

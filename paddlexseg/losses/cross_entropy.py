@@ -3,12 +3,14 @@
 The original (PRBonn/lidar-bonnetal ``modules/trainer.py``) trains with
 ``nn.NLLLoss(weight=w)(log(softmax(logits).clamp(min=1e-8)), labels)`` where
 ``w = 1 / (content + epsilon_w)`` from the label YAML's class frequencies and ``w = 0`` for
-``learning_ignore`` classes. The loss takes those weights from the config (``class_weights``);
-``python tools/dataset_stats.py --label_config semantic-kitti`` prints the real data's (from the
-label YAML's ``content``) and ``--config CFG`` those of a config's training set. With ``reduction='mean'`` that is
+``learning_ignore`` classes. With ``reduction='mean'`` that is
 ``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``, which this loss reproduces (values and
 gradients) without ``F.nll_loss`` (whose ``ignore_index`` path crashes Paddle 3.3.1), and which
 returns 0 instead of NaN when every label is ignored.
+
+The weights come from the config (``class_weights``): ``python tools/dataset_stats.py
+--label_config semantic-kitti`` prints the real data's (from the label YAML's ``content``) and
+``--config CFG`` those of a config's training set.
 """
 import math
 

@@ -6,7 +6,8 @@ each auxiliary head, and adds the five terms with equal weight. The labels of a 
 full-resolution labels resized with ``F.upsample(mode='nearest')`` to the head's size
 (``src = floor(dst * in / out)``, i.e. every 2nd/4th/8th column for the stride-2/4/8 heads);
 the predictions are never upsampled. ``w = 1 / (content + epsilon_w)`` (the config's
-``class_weights``) with 0 for ignored classes, and each term is ``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``.
+``class_weights``) with 0 for ignored classes, and each term is
+``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``.
 """
 import numpy as np
 import paddle

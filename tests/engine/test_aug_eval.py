@@ -72,7 +72,8 @@ def _numpy_slide(x, crop_wh, stride_wh):
             h2, w2 = min(h1 + ch, height), min(w1 + cw, width)
             h1, w1 = max(h2 - ch, 0), max(w2 - cw, 0)
             crop = x[:, :, h1:h2, w1:w2]
-            total[:, :, h1:h2, w1:w2] += crop[:, :2] * 2 + crop.mean(axis=(2, 3), keepdims=True)[:, :2]
+            mean = crop.mean(axis=(2, 3), keepdims=True)[:, :2]
+            total[:, :, h1:h2, w1:w2] += crop[:, :2] * 2 + mean
             count[h1:h2, w1:w2] += 1
     return total / count, rows * cols
 

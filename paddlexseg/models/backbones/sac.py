@@ -263,8 +263,8 @@ class SACNet(nn.Layer):
         width_mult: channel multiplier (1.0 = the original 32 ... 256 channels, which the
             official checkpoints need; the quick CPU config uses 0.125). The decoder follows it.
 
-    Returns of ``forward(range_img)``: ``(feature [N, 256 x width_mult, H, W / OS], skips)`` where ``skips``
-    maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of the stage that
+    Returns of ``forward(range_img)``: ``(feature [N, 256 x width_mult, H, W / OS], skips)``
+    where ``skips`` maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of the stage that
     downsampled from it, as in the original.
     """
 
