@@ -264,8 +264,8 @@ class SACNet(nn.Layer):
             official checkpoints need; the quick CPU config uses 0.125). The decoder follows it.
 
     Returns of ``forward(range_img)``: ``(feature [N, 256 x width_mult, H, W / OS], skips)``
-    where ``skips`` maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of the stage that
-    downsampled from it, as in the original.
+    where ``skips`` maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of
+    the stage that downsampled from it, as in the original.
     """
 
     def __init__(self, layers=21, in_channels=5, bn_momentum=0.01, dropout=0.01, output_stride=8,
