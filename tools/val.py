@@ -10,7 +10,7 @@ from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def main(argv=None):
-    args = val_parser().parse_args(argv)
+    args = val_parser(outputs=True).parse_args(argv)
     set_device(args.device)
     cfg = config_from_args(args)
     validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,

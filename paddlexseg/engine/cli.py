@@ -44,7 +44,9 @@ def train_parser():
     return p
 
 
-def val_parser():
+def val_parser(outputs=False):
+    """Evaluation flags; ``outputs`` adds val.py's ``--save_dir`` / ``--use_vdl`` (tools that
+    extend this parser, e.g. robustness.py, bring their own)."""
     p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
     p.add_argument("--aug_eval", action="store_true",
@@ -63,11 +65,12 @@ def val_parser():
                    help="with --is_slide: window width and height")
     p.add_argument("--stride", type=int, nargs=2, metavar=("W", "H"),
                    help="with --is_slide: horizontal and vertical step between windows")
-    p.add_argument("--save_dir", default=None,
-                   help="where metrics.json, confusion_matrix.png, class_iou.png (or "
-                        "recall_curve.png) go (default: MODEL_PATH's folder + /val)")
-    p.add_argument("--use_vdl", action="store_true",
-                   help="also log the metrics and pictures to VisualDL (save_dir/vdl_log)")
+    if outputs:
+        p.add_argument("--save_dir", default=None,
+                       help="where metrics.json, confusion_matrix.png, class_iou.png (or "
+                            "recall_curve.png) go (default: MODEL_PATH's folder + /val)")
+        p.add_argument("--use_vdl", action="store_true",
+                       help="also log the metrics and pictures to VisualDL (save_dir/vdl_log)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="fp16/bf16: AMP autocast (GPU); Paddle's CPU kernels run in float32")
     p.add_argument("--no_progress", action="store_true",
