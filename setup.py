@@ -20,6 +20,8 @@ setup(
         # ONNX export and ONNX Runtime deployment (docs/deploy.md); versions checked together
         "onnx": ["paddle2onnx==2.1.0", "onnx==1.17.0", "onnxruntime==1.32.0"],
         "mvsec": ["h5py"],
-        "test": ["pytest>=8"],
+        # everything the test suite uses besides torch (the two PyTorch comparisons need
+        # .[convert]): the official Cityscapes evaluator and its pyquaternion, h5py for MVSEC
+        "test": ["pytest>=8", "cityscapesscripts==2.3.0", "pyquaternion==0.9.9", "h5py>=3.10"],
     },
 )

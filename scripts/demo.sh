@@ -15,4 +15,4 @@ start=$(date +%s)
 $PY tools/train.py --config "$CFG" --save_dir "$OUT" --do_eval --use_vdl --no_progress
 $PY tools/val.py --config "$CFG" --model_path "$OUT/best_model" --no_progress
 echo "demo finished in $(( $(date +%s) - start )) s of training + validation"
-echo "curves: visualdl --logdir $OUT/vdl_log   (then open http://localhost:8040)"
+echo "curves: visualdl --logdir $OUT/vdl_log --language en   (then open http://localhost:8040)"

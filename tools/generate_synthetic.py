@@ -1,13 +1,14 @@
 """Write a synthetic data set to disk (no download needed).
 
-Example:
+The data of each quick config (the same commands as the config headers and docs/models.md):
     python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti
-    python tools/generate_synthetic.py --kind semantickitti --out /tmp/k --sequences 0 8 --scans 4
     python tools/generate_synthetic.py --kind semantickitti --out data/synthetic_kitti_fusion \
         --sequences 0 8 --azimuth_steps 1024 --images      # + image_2/*.png for 2DPASS
-    python tools/generate_synthetic.py --kind cityscapes --out data/synthetic_cityscapes --n_train 20
-    python tools/generate_synthetic.py --kind events --out data/synthetic_events
+    python tools/generate_synthetic.py --kind cityscapes --out data/synthetic/cityscapes \
+        --n_train 20 --n_val 4
+    python tools/generate_synthetic.py --kind events --out data/synthetic/event_vpr
     python tools/generate_synthetic.py --kind kitti3d --out data/synthetic_kitti3d  # KITTI object
+A smaller set: --kind semantickitti --out /tmp/k --sequences 0 8 --scans 4
 
 For ``cityscapes``, ``events`` and ``kitti3d`` the remaining flags go to that generator
 (``--help`` lists them).

@@ -24,10 +24,10 @@ def predict_parser():
     p = argparse.ArgumentParser(description="Predict with a paddlexseg model")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
-    p.add_argument("--input", required=True,
+    p.add_argument("--input", "--image_path", dest="input", required=True,
                    help="range and point (2DPASS) models: a .bin scan, a folder of .bin scans or a SemanticKITTI "
                         "root (predicts val_dataset.sequences); image models: an image or a "
-                        "folder of images")
+                        "folder of images (--image_path is PaddleSeg's name for the same flag)")
     p.add_argument("--save_dir", default="output/predict", help="output folder")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "xpu", "npu"],
                    help="device to run on (gpu needs paddlepaddle-gpu)")

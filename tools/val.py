@@ -11,13 +11,15 @@ from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 
 def main(argv=None):
-    args = val_parser().parse_args(argv)
+    args = val_parser(outputs=True).parse_args(argv)
     setup_runtime(args.threads, import_paddle=True)
     from paddlexseg.engine.validate import validate
     set_device(args.device)
     cfg = config_from_args(args)
     validate(cfg, args.model_path, precision=args.precision, progress=not args.no_progress,
              aug_eval=args.aug_eval, scales=args.scales, flip_horizontal=args.flip_horizontal,
+             flip_vertical=args.flip_vertical, is_slide=args.is_slide, crop_size=args.crop_size,
+             stride=args.stride, save_dir=args.save_dir, use_vdl=args.use_vdl,
              backend=args.backend, onednn=args.onednn)
 
 

@@ -18,6 +18,7 @@ import paddle
 import paddle.nn.functional as F
 import yaml
 
+from .._quiet import native_output_filtered
 from ..engine import builder
 from ..engine.checkpoint import load_model_weights
 from ..engine.logging import get_logger
@@ -271,7 +272,8 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
             os.remove(prefix + ext)
     spec = paddle.static.InputSpec([None, channels, h, w], "float32",
                                    name=family.input_name)
-    converter = _save_static(model, family, output_op, prefix, spec, logger)
+    with native_output_filtered():  # drops libpaddle's "PIR not support input out" notice
+        converter = _save_static(model, family, output_op, prefix, spec, logger)
     program = "model.json" if os.path.isfile(prefix + ".json") else "model.pdmodel"
     files = {"model": program, "params": "model.pdiparams"}
     for name in files.values():

@@ -16,6 +16,8 @@ Output per image, at the input image's size (a prediction made at another size, 
 Default (:func:`default_outputs`): Cityscapes ``["labelid"]`` (colour PNGs in the results
 folder would be found as extra predictions by the official script); other data sets
 ``["labelid", "color"]``.
+    save_dir/compare/<relative path>.png   image | ground truth | prediction, when the ground
+                                           truth is found (Cityscapes layout; image_compare.py)
 
 ``<relative path>`` is the image's path below the input folder (its file name for one image)
 with the extension replaced by ``.png``.
@@ -31,10 +33,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..datasets.errors import DataError
+from ..engine.logging import show_progress
 from ..registry import TRANSFORMS, ConfigError
 from ..structures import to_tensor
 from ..transforms.image import resize_nearest
 from .families import dataset_config
+from .image_compare import save_compare
 from .visualize import palette, save_png
 
 __all__ = ["ImageSetup", "image_setup", "build_transforms", "dataset_colors", "resolve_images",
@@ -212,13 +216,18 @@ def predict_image(model, cfg, input_path, save_dir, progress=True, items=None, o
         items = resolve_images(input_path)
     start, outputs = time.time(), []
     model.eval()
-    for path, rel in tqdm(items, desc="predict", disable=not progress, mininterval=2):
+    bar_off = not show_progress(progress)
+    for path, rel in tqdm(items, desc="predict", disable=bar_off, mininterval=2):
         image = load_image(path)
         x = preprocess(image, setup.transforms)
         with paddle.no_grad():
             logits = model(image=to_tensor(x[None]))["logits"]  # [1, C, h, w]
         pred = logits.argmax(axis=1)[0].numpy()  # [h, w]
-        outputs.append(save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2],
-                                          kinds, setup.dataset_type))
+        written = save_image_outputs(save_dir, rel, pred, setup.colors, image.shape[:2],
+                                     kinds, setup.dataset_type)
+        compare = save_compare(save_dir, rel, path, image, pred, setup.colors)
+        if compare is not None:
+            written["compare"] = compare  # image | ground truth | prediction
+        outputs.append(written)
     return {"images": len(items), "kinds": kinds, "seconds": time.time() - start,
             "outputs": outputs}

@@ -35,6 +35,7 @@ from ..datasets.label_config import LabelConfig, load_label_config
 from ..datasets.semantickitti import read_scan
 from ..datasets.semantickitti_fusion import build_fusion_sample, collate_fusion
 from ..models.twodpass.model import scan_predictions
+from ..engine.logging import show_progress
 from ..metrics.point_fill import check_unseen_mode, nearest_valid_record
 from ..registry import ConfigError
 from .families import dataset_config
@@ -207,7 +208,8 @@ def predict_point(model, cfg, input_path, save_dir, bev=False, sequence=None, pr
     start, outputs, points_written, outside = time.time(), [], 0, 0
     model.eval()
     groups = [items[i:i + int(batch_size)] for i in range(0, len(items), int(batch_size))]
-    for group in tqdm(groups, desc="predict", disable=not progress, mininterval=2):
+    for group in tqdm(groups, desc="predict", disable=not show_progress(progress),
+                      mininterval=2):
         loaded = [load_point_sample(item, setup.volume, setup.unseen) for item in group]
         preds = _predict_group(model, loaded, labels.num_classes)
         for item, (sample, points, valid), (pred, nonfinite) in zip(group, loaded, preds):

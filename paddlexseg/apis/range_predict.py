@@ -17,6 +17,7 @@ import paddle
 from tqdm import tqdm
 
 from ..datasets.label_config import LabelConfig, load_label_config
+from ..engine.logging import show_progress
 from ..registry import ConfigError
 from ..structures import to_tensor
 from ..transforms.range_projection import RangeProjection
@@ -102,7 +103,8 @@ def predict_range(model, cfg, input_path, save_dir, knn=None, bev=False, sequenc
     num_classes = setup.label_config.num_classes
     start, outputs, points = time.time(), [], 0
     model.eval()
-    for item in tqdm(items, desc="predict", disable=not progress, mininterval=2):
+    for item in tqdm(items, desc="predict", disable=not show_progress(progress),
+                     mininterval=2):
         scan = load_scan(item, setup.projection, setup.label_config)
         with paddle.no_grad():
             logits = model(range_img=to_tensor(scan["range_img"][None]))["logits"]  # [1, C, H, W]

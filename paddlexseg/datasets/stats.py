@@ -8,7 +8,8 @@ import numpy as np
 
 from .semantickitti import read_label
 
-__all__ = ["class_content", "class_weights_report"]
+__all__ = ["class_content", "class_weights_report", "label_config_weights_report",
+           "format_weights"]
 
 
 def class_content(dataset):
@@ -40,5 +41,23 @@ def class_weights_report(dataset, epsilon=0.001):
     content = class_content(dataset)
     weights = content_class_weights(content, dataset.labels.ignore, epsilon)
     lines = [f"# {name}: content {c:.5f}" for name, c in zip(dataset.labels.class_names, content)]
-    lines.append("class_weights: [" + ", ".join(f"{w:.3f}" for w in weights) + "]")
+    lines.append(format_weights(weights))
     return content, weights, "\n".join(lines)
+
+
+def format_weights(weights, digits=3):
+    """``class_weights: [...]`` YAML line with ``digits`` decimals."""
+    return "class_weights: [" + ", ".join(f"{w:.{digits}f}" for w in weights) + "]"
+
+
+def label_config_weights_report(label_config, epsilon=0.001):
+    """(weights, printable YAML snippet) from a label YAML's ``content`` (the real data's class
+    frequencies, e.g. ``semantic-kitti``): what the full-size RangeNet++ / SqueezeSegV3 configs
+    hold as ``class_weights``."""
+    from ..losses.cross_entropy import content_class_weights  # losses import models: keep lazy
+    from .label_config import load_label_config
+    lc = load_label_config(label_config)
+    weights = content_class_weights(lc.content, lc.ignore, epsilon)
+    lines = [f"# {name}: content {c:.6f}" for name, c in zip(lc.class_names, lc.content)]
+    lines.append(format_weights(weights, digits=6))
+    return weights, "\n".join(lines)

@@ -11,7 +11,7 @@ from ..registry import ConfigError
 from ..runtime import add_runtime_flags
 
 __all__ = ["train_parser", "val_parser", "config_from_args", "set_device", "add_backend_flags",
-           "BACKENDS"]
+           "BACKENDS", "format_config"]
 
 BACKENDS = ("dygraph", "inference")  # paddlexseg.apis.inference.with_backend
 
@@ -44,7 +44,11 @@ def train_parser():
     p.add_argument("--num_workers", type=int, help="data loader worker processes")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="fp16: AMP with loss scaling (GPU); bf16: AMP without scaling")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no_progress", action="store_true",
+                   help="hide progress bars (bars are only drawn on a terminal anyway)")
+    p.add_argument("--print_config", action="store_true",
+                   help="print the resolved config (_base_ merged, --opts and flags applied) "
+                        "as YAML and exit without training")
     p.add_argument("--pretrained", help="fine-tune from these weights (model.pretrained): "
                                         "tensors of matching name and shape are loaded")
     return p
@@ -61,7 +65,9 @@ def add_backend_flags(parser):
     return parser
 
 
-def val_parser():
+def val_parser(outputs=False):
+    """Evaluation flags; ``outputs`` adds val.py's ``--save_dir`` / ``--use_vdl`` (tools that
+    extend this parser, e.g. robustness.py, bring their own)."""
     p = _common(argparse.ArgumentParser(description="Evaluate a paddlexseg model"))
     p.add_argument("--model_path", required=True, help=".pdparams file or checkpoint folder")
     p.add_argument("--aug_eval", action="store_true",
@@ -70,9 +76,26 @@ def val_parser():
                    help="with --aug_eval: resize factors, e.g. 0.75 1.0 1.25")
     p.add_argument("--flip_horizontal", action="store_true",
                    help="with --aug_eval: also evaluate the mirrored image")
+    p.add_argument("--flip_vertical", action="store_true",
+                   help="with --aug_eval: also evaluate the upside-down image (and, with "
+                        "--flip_horizontal, the image mirrored both ways)")
+    p.add_argument("--is_slide", action="store_true",
+                   help="sliding-window evaluation (large images): --crop_size windows every "
+                        "--stride pixels, scores averaged where windows overlap")
+    p.add_argument("--crop_size", type=int, nargs=2, metavar=("W", "H"),
+                   help="with --is_slide: window width and height")
+    p.add_argument("--stride", type=int, nargs=2, metavar=("W", "H"),
+                   help="with --is_slide: horizontal and vertical step between windows")
+    if outputs:
+        p.add_argument("--save_dir", default=None,
+                       help="where metrics.json, confusion_matrix.png, class_iou.png (or "
+                            "recall_curve.png) go (default: MODEL_PATH's folder + /val)")
+        p.add_argument("--use_vdl", action="store_true",
+                       help="also log the metrics and pictures to VisualDL (save_dir/vdl_log)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                   help="fp16: AMP (GPU); bf16: AMP in bfloat16 (no effect on CPU dygraph)")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+                   help="fp16/bf16: AMP autocast (GPU); Paddle's CPU kernels run in float32")
+    p.add_argument("--no_progress", action="store_true",
+                   help="hide the progress bar (bars are only drawn on a terminal anyway)")
     add_backend_flags(p)
     return p
 
@@ -97,6 +120,12 @@ def config_from_args(args):
     if cfg.get("iters") is not None and cfg.get("epochs") is not None:
         raise ConfigError(f"{args.config}: give either 'iters' or 'epochs', not both")
     return cfg
+
+
+def format_config(cfg):
+    """The resolved config as the YAML that ``save_dir/config.yml`` holds."""
+    import yaml
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)
 
 
 def set_device(device):

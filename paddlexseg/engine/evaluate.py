@@ -4,6 +4,8 @@ import contextlib
 import paddle
 from tqdm import tqdm
 
+from .logging import show_progress
+
 __all__ = ["evaluate"]
 
 
@@ -21,7 +23,8 @@ def evaluate(model, loader, metric, amp_ctx=None, progress=True):
     metric.reset()
     amp_ctx = amp_ctx or contextlib.nullcontext
     with paddle.no_grad():
-        for batch in tqdm(loader, desc="eval", leave=False, disable=not progress, mininterval=2):
+        for batch in tqdm(loader, desc="eval", leave=False, disable=not show_progress(progress),
+                          mininterval=2):
             with amp_ctx():
                 outputs = model(**batch.inputs())
             outputs = {k: (v.astype("float32") if isinstance(v, paddle.Tensor)

@@ -1,17 +1,48 @@
-"""Console logging and VisualDL scalars/images, on rank 0 only."""
+"""Console logging and VisualDL scalars/images, on rank 0 only.
+
+Progress bars are drawn only when both stdout and stderr are terminals (:func:`show_progress`):
+piped into a file, ``tee`` or a notebook cell (AI Studio), a run prints one plain log line per
+``log_iters`` (with ETA) instead of bars with cursor-movement escapes. Log lines go through
+``tqdm.write`` so that, on a terminal, they print above a live bar instead of being glued to it.
+"""
 import logging
 import os
 import sys
 
 import numpy as np
 
-__all__ = ["get_logger", "VisualDLWriter"]
+__all__ = ["get_logger", "show_progress", "VisualDLWriter"]
+
+
+def _isatty(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_progress(requested=True):
+    """Whether to draw tqdm bars: ``requested`` (not ``--no_progress``) and both stdout and
+    stderr are terminals."""
+    return bool(requested) and _isatty(sys.stdout) and _isatty(sys.stderr)
+
+
+class _TqdmAwareHandler(logging.StreamHandler):
+    """Writes each record with ``tqdm.write`` (clears and redraws an active bar)."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
 
 
 def get_logger(name="paddlexseg", rank=0):
     logger = logging.getLogger(name)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _TqdmAwareHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
         logger.propagate = False

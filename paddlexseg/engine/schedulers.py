@@ -14,7 +14,14 @@ __all__ = ["WarmupPoly", "WarmupCosine", "WarmupExponential", "StepDecay", "Cons
 
 
 class _Warmup(LRScheduler):
-    """Linear warm-up from ``warmup_start_lr`` to ``learning_rate`` over ``warmup_iters`` steps."""
+    """Linear warm-up from ``warmup_start_lr`` to ``learning_rate`` over ``warmup_iters`` steps.
+
+    Steps count from 1: step ``k`` of the warm-up uses
+    ``warmup_start_lr + (learning_rate - warmup_start_lr) * k / warmup_iters``, so the first
+    optimizer step already learns (PaddleSeg's ``LinearWarmup`` gives step 1 exactly
+    ``warmup_start_lr``, i.e. a wasted step at the default 0) and step ``warmup_iters`` uses the
+    full rate.
+    """
 
     def __init__(self, learning_rate, warmup_iters=0, warmup_start_lr=0.0, total_iters=1,
                  iters_per_epoch=1):
@@ -27,8 +34,9 @@ class _Warmup(LRScheduler):
 
     def get_lr(self):
         step = self.last_epoch
-        if step < self.warmup_iters:
-            return self.warmup_start_lr + (self.base - self.warmup_start_lr) * step / self.warmup_iters
+        if step < self.warmup_iters:  # step is 0-based: the first step uses 1 / warmup_iters
+            frac = (step + 1) / self.warmup_iters
+            return self.warmup_start_lr + (self.base - self.warmup_start_lr) * frac
         return self.after_warmup(step - self.warmup_iters)
 
     def after_warmup(self, step):

@@ -17,7 +17,7 @@ from . import builder
 from .checkpoint import latest_checkpoint, load_checkpoint, run_of, save_checkpoint
 from .evaluate import evaluate
 from .finetune import BackboneFreezer, load_pretrained
-from .logging import VisualDLWriter, get_logger
+from .logging import VisualDLWriter, get_logger, show_progress
 from .run_lock import SaveDirLock, sweep_stale_temp
 from .sampler import ResumableBatchSampler
 
@@ -82,7 +82,7 @@ class Trainer:
         use_vdl: write VisualDL logs to ``save_dir/vdl_log``.
         resume_model: checkpoint folder to resume from (``"auto"``: newest in ``save_dir``).
         precision: ``fp32``, ``fp16`` (GPU) or ``bf16``.
-        progress: show tqdm progress bars.
+        progress: show tqdm progress bars (only drawn on a terminal).
         stop_after: stop (after saving) at this iteration although the schedule runs to the
             configured total, as an interrupted run would; used to test exact resumption.
     """
@@ -96,7 +96,7 @@ class Trainer:
         self.use_vdl = use_vdl
         self.resume_model = resume_model
         self.precision = "fp16" if self.tcfg.get("amp") and precision == "fp32" else precision
-        self.progress = progress
+        self.progress = show_progress(progress)  # no bars unless stdout/stderr are terminals
         self.stop_after = stop_after
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()

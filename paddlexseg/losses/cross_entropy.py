@@ -7,6 +7,10 @@ The original (PRBonn/lidar-bonnetal ``modules/trainer.py``) trains with
 ``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``, which this loss reproduces (values and
 gradients) without ``F.nll_loss`` (whose ``ignore_index`` path crashes Paddle 3.3.1), and which
 returns 0 instead of NaN when every label is ignored.
+
+The weights come from the config (``class_weights``): ``python tools/dataset_stats.py
+--label_config semantic-kitti`` prints the real data's (from the label YAML's ``content``) and
+``--config CFG`` those of a config's training set.
 """
 import math
 
@@ -62,25 +66,15 @@ class WeightedCrossEntropyLoss(nn.Layer):
     """Weighted NLL of the clamped softmax, normalised by the sum of the weights in the batch.
 
     Args:
-        class_weights: explicit per-class weights (list of C floats), or None.
-        label_config: label YAML name or path (e.g. ``semantic-kitti``) whose ``content``
-            gives ``1 / (content + epsilon)`` and whose ``learning_ignore`` classes get 0.
-            At most one of ``class_weights`` and ``label_config``; with neither, weights are 1.
-        epsilon: the original ``epsilon_w``.
+        class_weights: per-class weights (list of C floats, e.g. printed by
+            ``tools/dataset_stats.py``), or None for weight 1.
         ignore_index: label value that contributes nothing (besides zero-weight classes);
             None for none.
     """
 
-    def __init__(self, class_weights=None, label_config=None, epsilon=0.001, ignore_index=0):
+    def __init__(self, class_weights=None, ignore_index=0):
         super().__init__()
-        if class_weights is not None and label_config is not None:
-            raise ConfigError("WeightedCrossEntropyLoss: give class_weights or label_config, "
-                              "not both")
-        if label_config is not None:
-            from ..datasets.label_config import load_label_config
-            cfg = load_label_config(label_config)
-            weights = content_class_weights(cfg.content, cfg.ignore, epsilon)
-        elif class_weights is not None:
+        if class_weights is not None:
             weights = np.asarray(class_weights, dtype=np.float64)
             if weights.ndim != 1 or weights.size < 2 or (weights < 0).any():
                 raise ConfigError(f"WeightedCrossEntropyLoss.class_weights: expected a list of "

@@ -5,8 +5,9 @@ The original (chenfengxu714/SqueezeSegV3 ``src/tasks/semantic/modules/trainer.py
 each auxiliary head, and adds the five terms with equal weight. The labels of a head are the
 full-resolution labels resized with ``F.upsample(mode='nearest')`` to the head's size
 (``src = floor(dst * in / out)``, i.e. every 2nd/4th/8th column for the stride-2/4/8 heads);
-the predictions are never upsampled. ``w = 1 / (content + epsilon_w)`` with 0 for ignored
-classes, and each term is ``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``.
+the predictions are never upsampled. ``w = 1 / (content + epsilon_w)`` (the config's
+``class_weights``) with 0 for ignored classes, and each term is
+``sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]``.
 """
 import numpy as np
 import paddle
@@ -55,19 +56,16 @@ class MultiLayerCrossEntropyLoss(nn.Layer):
     SqueezeSegV3 outputs); each head may have any resolution <= the labels'.
 
     Args:
-        class_weights: explicit per-class weights (list of C floats), or None.
-        label_config: label YAML name or path (e.g. ``semantic-kitti``) giving
-            ``1 / (content + epsilon)`` with 0 for its ``learning_ignore`` classes. At most one
-            of ``class_weights`` and ``label_config``; with neither, weights are 1.
-        epsilon: the original ``epsilon_w``.
+        class_weights: per-class weights (list of C floats), e.g. ``1 / (content + 0.001)``
+            printed by ``tools/dataset_stats.py``; None for weight 1.
         layer_weights: weight of each head's term, in input order; the original sums the five
             terms with weight 1.
         ignore_index: label value that contributes nothing (besides zero-weight classes);
             None for none.
     """
 
-    def __init__(self, class_weights=None, label_config=None, epsilon=0.001,
-                 layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0), ignore_index=0):
+    def __init__(self, class_weights=None, layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0),
+                 ignore_index=0):
         super().__init__()
         if isinstance(layer_weights, (int, float)) or not layer_weights:
             raise ConfigError(f"MultiLayerCrossEntropyLoss.layer_weights: expected a non-empty "
@@ -76,7 +74,6 @@ class MultiLayerCrossEntropyLoss(nn.Layer):
         # one weighted CE (same weights, same reduction) applied to every head
         try:
             self.ce = WeightedCrossEntropyLoss(class_weights=class_weights,
-                                               label_config=label_config, epsilon=epsilon,
                                                ignore_index=ignore_index)
         except ConfigError as err:
             raise ConfigError(str(err).replace("WeightedCrossEntropyLoss",

@@ -44,9 +44,10 @@ class SqueezeSegV3(nn.Layer):
         self.num_classes = num_classes
         self.decoder = SACDecoder(output_stride=self.backbone.output_stride,
                                   feature_depth=self.backbone.last_channels,
-                                  bn_momentum=bn_momentum, dropout=decoder_dropout)
+                                  bn_momentum=bn_momentum, dropout=decoder_dropout,
+                                  width_mult=getattr(self.backbone, "width_mult", 1.0))
         # head1 reads dec5 (lowest resolution) ... head5 the full-resolution output (3x3 conv)
-        widths = self.decoder.channels  # dec5 first: [256, 256, 128, 64, 32]
+        widths = self.decoder.channels  # dec5 first: [256, 256, 128, 64, 32] x width_mult
         for i, width in enumerate(widths):
             kernel, pad = (3, 1) if i == 4 else (1, 0)
             self.add_sublayer(f"head{i + 1}", nn.Sequential(

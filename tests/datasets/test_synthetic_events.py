@@ -123,7 +123,7 @@ def test_main_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "outdoor_day2:" in out and "outdoor_day1:" in out and "_train" not in out
     assert set(counts) == {"outdoor_day1", "outdoor_day2"}
-    with pytest.raises(FileExistsError, match="already holds samples"):
+    with pytest.raises(FileExistsError, match="already holds samples.*--out"):
         main(["--root", str(tmp_path / "cli"), "--width", "32", "--height", "24",
               "--route_length", "8", "--train_length", "0"])
     assert counts["outdoor_day2"] == len(os.listdir(tmp_path / "cli" / "outdoor_day2"))

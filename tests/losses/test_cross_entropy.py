@@ -58,15 +58,31 @@ def test_flat_inputs_float32_and_clamped_probabilities():
     assert np.all(grad[1] == 0)
 
 
-def test_weights_from_label_config():
-    cfg = load_label_config("semantic-kitti")
-    loss = WeightedCrossEntropyLoss(label_config="semantic-kitti", epsilon=0.001)
-    expected = 1.0 / (cfg.content + 0.001)
-    expected[cfg.ignore] = 0
+@pytest.mark.parametrize("name", ["rangenet/rangenet_darknet21_semantickitti_150e.yml",
+                                  "rangenet/rangenet_darknet21_semantickitti_150e_lovasz.yml",
+                                  "squeezesegv3/squeezesegv3_sac21_semantickitti_150e.yml"])
+def test_full_configs_hold_the_label_yaml_weights(name):
+    """Weights come from the config (printed by tools/dataset_stats.py --label_config)."""
+    import os
+    from paddlexseg.config import load_config
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = load_config(os.path.join(root, "configs", name))
+    lc = load_label_config("semantic-kitti")
+    expected = 1.0 / (lc.content + 0.001)
+    expected[lc.ignore] = 0
+    weights = cfg["losses"][0]["class_weights"]
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)
+    loss = WeightedCrossEntropyLoss(class_weights=weights)
     np.testing.assert_allclose(loss.class_weights.numpy(), expected, rtol=1e-6)
-    assert loss.class_weights.numpy()[0] == 0 and (loss.class_weights.numpy()[1:] > 0).all()
     np.testing.assert_allclose(content_class_weights([0.5, 0.25], ignore=[0], epsilon=0.0),
                                [0.0, 4.0])
+
+
+def test_losses_do_not_import_datasets():
+    import pathlib
+    import paddlexseg.losses as losses
+    for path in pathlib.Path(losses.__file__).parent.glob("*.py"):
+        assert "datasets" not in path.read_text(), path
 
 
 def test_all_ignored_gives_zero_not_nan():
@@ -87,8 +103,10 @@ def test_ignore_index_outside_class_range_is_allowed():
 
 
 def test_errors_name_the_problem():
-    with pytest.raises(ConfigError, match="not both"):
-        WeightedCrossEntropyLoss(class_weights=[1, 1], label_config="semantic-kitti")
+    from paddlexseg.registry import LOSSES
+    with pytest.raises(ConfigError, match="loss.label_config: unknown key"):
+        LOSSES.build({"type": "WeightedCrossEntropyLoss", "label_config": "semantic-kitti"},
+                     path="loss")
     with pytest.raises(ConfigError, match="class_weights"):
         WeightedCrossEntropyLoss(class_weights=[1.0, -2.0])
     loss = WeightedCrossEntropyLoss(class_weights=[1.0, 1.0, 1.0])

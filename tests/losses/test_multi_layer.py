@@ -71,10 +71,9 @@ def test_nearest_resize_matches_torch_indices():
 
 def test_label_config_weights_and_ignored_pixels():
     cfg = load_label_config("semantic-kitti")
-    loss_fn = MultiLayerCrossEntropyLoss(label_config="semantic-kitti",
-                                         layer_weights=[1.0, 1.0])
     weights = 1.0 / (np.asarray(cfg.content) + 0.001)
     weights[cfg.ignore] = 0.0
+    loss_fn = MultiLayerCrossEntropyLoss(class_weights=weights.tolist(), layer_weights=[1.0, 1.0])
     rng = np.random.default_rng(1)
     logits = [rng.standard_normal((1, cfg.num_classes, 2, w)).astype(np.float32) for w in (8, 4)]
     labels = rng.integers(0, cfg.num_classes, (1, 2, 8))
@@ -115,7 +114,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="no larger than the labels"):
         loss_fn(paddle.to_tensor(logits[0]), paddle.to_tensor(logits[0][:, :, :, :4]),
                 paddle.to_tensor(labels[:, :, :8]))
-    with pytest.raises(ConfigError, match="MultiLayerCrossEntropyLoss: give class_weights"):
-        MultiLayerCrossEntropyLoss(class_weights=[1, 1], label_config="semantic-kitti")
+    with pytest.raises(ConfigError, match="MultiLayerCrossEntropyLoss.class_weights"):
+        MultiLayerCrossEntropyLoss(class_weights=[1.0, -1.0])
     with pytest.raises(ConfigError, match="layer_weights"):
         MultiLayerCrossEntropyLoss(layer_weights=[])

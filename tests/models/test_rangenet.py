@@ -157,7 +157,11 @@ def test_train_steps_with_configured_losses_and_metric_on_a_range_batch(rangenet
                       unproj_range=np.ones(px.size, np.float32), labels=labels[0, py, px])
     batch = RangeBatch(range_img=paddle.to_tensor(rng.normal(size=(1, 5, 2, 32)).astype("float32")),
                        labels=paddle.to_tensor(labels), scans=[scan])
-    composer = LossComposer([{"type": "WeightedCrossEntropyLoss", "label_config": "semantic-kitti"},
+    from paddlexseg.datasets.label_config import load_label_config
+    from paddlexseg.losses.cross_entropy import content_class_weights
+    lc = load_label_config("semantic-kitti")  # the weights of the full configs
+    weights = content_class_weights(lc.content, lc.ignore, 0.001).tolist()
+    composer = LossComposer([{"type": "WeightedCrossEntropyLoss", "class_weights": weights},
                              {"type": "LovaszSoftmaxLoss", "weight": 1.0}])
     opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=rangenet21.parameters())
     rangenet21.train()

@@ -207,3 +207,20 @@ def test_memory_benchmark_tiny():
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("naive", "ours"))]
     assert len(lines) == 2, proc.stdout
     assert "max |ours - naive|" in proc.stdout
+
+
+def test_width_mult_scales_encoder_and_decoder():
+    paddle.seed(2)
+    full = MODELS.build({"type": "SqueezeSegV3", "num_classes": 5,
+                         "backbone": {"type": "SACNet", "layers": 21}})
+    small = MODELS.build({"type": "SqueezeSegV3", "num_classes": 5,
+                          "backbone": {"type": "SACNet", "layers": 21, "width_mult": 0.125}})
+    shapes = {k: list(v.shape) for k, v in small.state_dict().items()}
+    assert set(shapes) == set(full.state_dict())  # same names: checkpoints stay comparable
+    assert shapes["backbone.conv1.weight"] == [4, 5, 3, 3]            # 32 / 8
+    assert shapes["backbone.enc5.residual_0.attention_x.0.weight"] == [9 * 32, 3, 7, 7]
+    assert shapes["head1.1.weight"] == [5, 32, 1, 1] and shapes["head5.1.weight"] == [5, 4, 3, 3]
+    assert small.backbone.last_channels == 32 and small.decoder.channels == [32, 32, 16, 8, 4]
+    out = small(_tensor([1, 5, 4, 32], 21, grad=False))
+    assert list(out["logits"].shape) == [1, 5, 4, 32]
+    assert list(out["aux_logits_4"].shape) == [1, 5, 4, 4]

@@ -235,7 +235,7 @@ def generate_event_vpr(root, width=346, height=260, route_length=200.0, train_le
         folder = os.path.join(root, name)
         if os.path.isdir(folder) and any(f.endswith(".npy") for f in os.listdir(folder)):
             raise FileExistsError(f"{folder}: already holds samples; remove {root} (or pick "
-                                  f"another --root) before generating")
+                                  f"another --out folder) before generating")
     train_start = route_length + train_gap
     street = _Street(seed, train_start + train_length if train_length else route_length,
                      int(num_styles))
@@ -266,7 +266,7 @@ def main(argv=None):
     """CLI: generate the synthetic event VPR dataset; prints samples per sequence."""
     p = argparse.ArgumentParser(description="Generate synthetic event-camera VPR data "
                                             "(preprocessed MVSEC layout).")
-    p.add_argument("--root", required=True, help="output folder")
+    p.add_argument("--out", "--root", dest="root", required=True, help="output folder")
     p.add_argument("--width", type=int, default=346)
     p.add_argument("--height", type=int, default=260)
     p.add_argument("--route_length", type=float, default=200.0,

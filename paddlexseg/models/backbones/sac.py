@@ -32,7 +32,8 @@ import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
 from ...registry import BACKBONES, ConfigError
-from .darknet import MODEL_BLOCKS, horizontal_strides, torch_batch_norm, torch_conv
+from .darknet import (MODEL_BLOCKS, horizontal_strides, scaled_channels, torch_batch_norm,
+                      torch_conv)
 
 __all__ = ["SACNet", "SACBlock", "SACAggregate", "sac_aggregate_naive"]
 
@@ -259,14 +260,16 @@ class SACNet(nn.Layer):
             stride 1, as the original's ``OS``).
         memory_efficient: chunked SAC that keeps one [N, 9C, H, W] tensor per block for the
             backward pass instead of four (see module docstring); False runs the original.
+        width_mult: channel multiplier (1.0 = the original 32 ... 256 channels, which the
+            official checkpoints need; the quick CPU config uses 0.125). The decoder follows it.
 
-    Returns of ``forward(range_img)``: ``(feature [N, 256, H, W / OS], skips)`` where ``skips``
-    maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of the stage that
-    downsampled from it, as in the original.
+    Returns of ``forward(range_img)``: ``(feature [N, 256 x width_mult, H, W / OS], skips)``
+    where ``skips`` maps an output stride (1, 2, 4) to the detached [N, C, H, W / os] input of
+    the stage that downsampled from it, as in the original.
     """
 
     def __init__(self, layers=21, in_channels=5, bn_momentum=0.01, dropout=0.01, output_stride=8,
-                 memory_efficient=True):
+                 memory_efficient=True, width_mult=1.0):
         super().__init__()
         if layers not in MODEL_BLOCKS:
             raise ConfigError(f"SACNet.layers: expected one of {sorted(MODEL_BLOCKS)}, "
@@ -279,15 +282,17 @@ class SACNet(nn.Layer):
                               f"channels 1:4, so at least 4 are needed, got {in_channels!r}")
         self.layers = layers
         self.output_stride = output_stride
-        self.last_channels = 256
+        self.width_mult = width_mult
+        c32, c64, c128, c256 = scaled_channels([32, 64, 128, 256], width_mult)
+        self.last_channels = c256
         self.strides = horizontal_strides(output_stride)  # 8 -> [2, 2, 2, 1, 1]
         blocks = MODEL_BLOCKS[layers]
 
-        self.conv1 = torch_conv(in_channels, 32, 3, padding=1, bias=False)
-        self.bn1 = torch_batch_norm(32, bn_momentum)
+        self.conv1 = torch_conv(in_channels, c32, 3, padding=1, bias=False)
+        self.bn1 = torch_batch_norm(c32, bn_momentum)
         self.relu1 = nn.LeakyReLU(0.1)
-        planes = [(32, 64, True), (64, 128, True), (128, 256, True), (256, 256, False),
-                  (256, 256, False)]
+        planes = [(c32, c64, True), (c64, c128, True), (c128, c256, True), (c256, c256, False),
+                  (c256, c256, False)]
         for i, (cin, cout, ds) in enumerate(planes):
             stage = self._make_enc_layer(cin, cout, blocks[i], self.strides[i], ds, bn_momentum,
                                          memory_efficient)

@@ -8,7 +8,7 @@ the multi-scale heads. Names match the original ``segmentation_decoder`` checkpo
 """
 from paddle import nn
 
-from ..backbones.darknet import horizontal_strides
+from ..backbones.darknet import horizontal_strides, scaled_channels
 from .darknet_decoder import decode_with_skips, make_dec_layer
 
 __all__ = ["SACDecoder"]
@@ -23,24 +23,26 @@ class SACDecoder(nn.Layer):
         feature_depth: channels of the encoder feature (256 for SACNet).
         bn_momentum: torch-style BatchNorm momentum (the original decoder ``bn_d``, 0.01).
         dropout: Dropout2D probability on the full-resolution output.
+        width_mult: channel multiplier matching the encoder's (``SACNet.width_mult``).
 
     Attributes:
         strides: upsampling factor per stage, dec5 first ([1, 1, 2, 2, 2] for OS 8).
         channels: output channels per stage, dec5 first ([256, 256, 128, 64, 32]).
     """
 
-    def __init__(self, output_stride=8, feature_depth=256, bn_momentum=0.01, dropout=0.01):
+    def __init__(self, output_stride=8, feature_depth=256, bn_momentum=0.01, dropout=0.01,
+                 width_mult=1.0):
         super().__init__()
         self.output_stride = output_stride
         self.strides = horizontal_strides(output_stride)[::-1]
-        self.channels = [256, 256, 128, 64, 32]
+        self.channels = scaled_channels([256, 256, 128, 64, 32], width_mult)
         inputs = [feature_depth] + self.channels[:-1]
         for i in range(5):
             stage = make_dec_layer([inputs[i], self.channels[i]], self.strides[i],
                                          bn_momentum)
             self.add_sublayer(f"dec{5 - i}", stage)
         self.dropout = nn.Dropout2D(dropout)
-        self.last_channels = 32
+        self.last_channels = self.channels[-1]
 
     def forward(self, x, skips):
         """Decode.
