@@ -3,6 +3,7 @@
 Columns (one backend function each, see ``COLUMNS``): ``paddle eval`` (dygraph forward, no
 grad), ``paddle train`` (one step: train-mode forward, a loss, backward, SGD update),
 ``paddle infer`` (the exported program through Paddle Inference, oneDNN on CPU),
+``onnxruntime`` (the same program in ONNX Runtime, with the ``onnx`` extra),
 ``torch eval`` / ``torch train`` (the same architecture in PyTorch with the same weights,
 where written: RangeNet++ in ``benchmarks/torch_rangenet.py``; other families are skipped
 with a note). Each cell is the median of ``--repeats`` runs; the columns of a model are run
@@ -213,13 +214,34 @@ def col_torch_train(case):
     return run
 
 
+def col_onnxruntime(case):
+    """ONNX Runtime (CPU, the runtime set-up's threads) on the same program
+    (``bench_onnx.onnxruntime_runner``; needs ``pip install -e .[onnx]``)."""
+    if case.input_name == "points":
+        return "not exportable (variable-length point cloud, sparse convolutions)"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install -e .[onnx])"
+    import paddle
+    from bench_onnx import onnxruntime_runner
+    with paddle.no_grad():
+        keys = [k for k, v in case.model(**case.paddle_inputs()).items()
+                if isinstance(v, paddle.Tensor)][:1]
+    run = onnxruntime_runner(case.model, dict(case.inputs), outputs=keys,
+                             threads=setup_runtime().threads,
+                             workdir=os.path.join(case.workdir, case.name + "_onnx"))
+    return lambda: run(case.inputs)
+
+
 # column name -> backend function (callable to time, or a str: why the cell is empty)
 COLUMNS = {"paddle eval": col_paddle_eval, "paddle infer": col_paddle_infer,
-           "torch eval": col_torch_eval, "paddle train": col_paddle_train,
-           "torch train": col_torch_train}
+           "onnxruntime": col_onnxruntime, "torch eval": col_torch_eval,
+           "paddle train": col_paddle_train, "torch train": col_torch_train}
 # ratio column -> (numerator, denominator)
 RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
           "infer / torch": ("paddle infer", "torch eval"),
+          "ort / torch": ("onnxruntime", "torch eval"),
           "train / torch": ("paddle train", "torch train")}
 
 

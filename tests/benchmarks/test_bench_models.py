@@ -39,6 +39,7 @@ def test_quick_cells_run_and_skips_are_explained(bench, tmp_path, monkeypatch):
     assert bench.col_torch_eval(squeeze) == bench.NO_TORCH
     squeeze.input_name = "points"
     assert "not exportable" in bench.col_paddle_infer(squeeze)
+    assert "not exportable" in bench.col_onnxruntime(squeeze)
 
 
 def test_table_ratios(bench):
