@@ -240,11 +240,20 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
         if output_op or input_shape:
             raise ConfigError("--output_op and --input_shape do not apply to 3-D detectors: the "
                               "exported input is the BEV feature map the config fixes")
-        if fmt != "paddle":
-            raise ConfigError("--format onnx: 3-D detectors export to Paddle Inference only "
-                              "(the dense part; voxelization, sparse encoder and NMS run on the "
-                              "host), see docs/detection.md")
-        return export_detector(cfg, model_path, save_dir)
+        if fmt == "onnx":
+            from .onnx_export import require_onnx
+            require_onnx()  # before the slow Paddle export
+        result = export_detector(cfg, model_path, save_dir)
+        if fmt == "onnx":  # the same dense part (BEV features -> head maps) as model.onnx
+            from .onnx_export import convert_to_onnx
+            yaml_path = result["deploy_yaml"]
+            with open(yaml_path, "r", encoding="utf-8") as f:
+                info = yaml.safe_load(f)
+            info["Deploy"]["onnx"] = convert_to_onnx(save_dir, info["Deploy"], opset)
+            with open(yaml_path, "w", encoding="utf-8") as f:
+                yaml.safe_dump(info, f, sort_keys=False, default_flow_style=None)
+            result["onnx"] = os.path.join(save_dir, "model.onnx")
+        return result
     if fmt == "onnx":
         from .onnx_export import require_onnx
         require_onnx()  # before the slow Paddle export
