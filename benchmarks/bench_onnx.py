@@ -115,47 +115,19 @@ def onnxruntime_runner(model, inputs, outputs=("logits",), threads=2, workdir=No
 
 def paddle_inference_runner(model, inputs, outputs=("logits",), threads=2, workdir=None,
                             onednn=False):
-    """The model's ``paddle.jit.save``'d program in a Paddle Inference predictor (CPU)."""
-    from paddle import inference
+    """The model's ``paddle.jit.save``'d program in a Paddle Inference predictor (CPU), made by
+    :func:`paddlexseg.apis.inference.create_predictor` (the deploy path's settings)."""
+    from paddlexseg.apis.inference import _tensors_wrapper, create_predictor, run_predictor
     workdir = workdir or tempfile.mkdtemp(prefix="bench_pi_")
     names, keys = list(inputs), list(outputs)
-
-    class _Exported(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x0, x1=None, x2=None, x3=None):  # to_static needs named arguments
-            args = (x0, x1, x2, x3)[:len(names)]
-            out = self.model(**dict(zip(names, args)))
-            return [out[k] for k in keys]
-
     specs = [paddle.static.InputSpec([None] + list(v.shape[1:]), "float32", name=n)
              for n, v in inputs.items()]
     prefix = os.path.join(workdir, "model")
-    paddle.jit.save(paddle.jit.to_static(_Exported(), input_spec=specs, full_graph=True), prefix)
+    layer = _tensors_wrapper(model, names, keys)
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=specs, full_graph=True), prefix)
     program = prefix + (".json" if os.path.isfile(prefix + ".json") else ".pdmodel")
-    config = inference.Config(program, prefix + ".pdiparams")
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(int(threads))
-    if onednn:
-        config.enable_onednn()
-        config.delete_pass("conv_activation_onednn_fuse_pass")  # segfaults on 3.3.1
-    else:
-        config.disable_onednn()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-
-    def run(feed):
-        for name in predictor.get_input_names():
-            handle = predictor.get_input_handle(name)
-            handle.reshape(list(feed[name].shape))
-            handle.copy_from_cpu(np.ascontiguousarray(feed[name]))
-        predictor.run()
-        return [predictor.get_output_handle(n).copy_to_cpu()
-                for n in predictor.get_output_names()]
-
-    return run
+    predictor = create_predictor(program, prefix + ".pdiparams", threads=threads, onednn=onednn)
+    return lambda feed: run_predictor(predictor, [feed[n] for n in names])
 
 
 def dygraph_runner(model, outputs=("logits",)):

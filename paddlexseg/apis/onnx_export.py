@@ -113,19 +113,11 @@ def _convert(program, params, opset):
 
 def paddle_inference_output(folder, info, x, threads=2):
     """Run the Paddle Inference files of an export on ``x`` (oneDNN off); returns the output."""
-    from paddle import inference
-    config = inference.Config(os.path.join(folder, info["model"]),
-                              os.path.join(folder, info["params"]))
-    config.disable_gpu()
-    config.disable_onednn()
-    config.set_cpu_math_library_num_threads(int(threads))
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.reshape(list(x.shape))
-    handle.copy_from_cpu(x)
-    predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    from .inference import create_predictor, run_predictor
+    predictor = create_predictor(os.path.join(folder, info["model"]),
+                                 os.path.join(folder, info["params"]), threads=threads,
+                                 onednn=False)
+    return run_predictor(predictor, [x])[0]
 
 
 def _check(folder, info, path, names):
@@ -233,27 +225,16 @@ def export_layer(model, inputs, outputs, path, opset=None):
     """
     import paddle
     require_onnx()
+    from .inference import _tensors_wrapper
     names, keys = list(inputs), list(outputs)
-    if not 1 <= len(names) <= 4:
-        raise ValueError(f"export_layer: 1 to 4 inputs are supported, got {names}")
-
-    class _Exported(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x0, x1=None, x2=None, x3=None):  # to_static needs named arguments
-            args = (x0, x1, x2, x3)[:len(names)]
-            out = self.model(**dict(zip(names, args)))
-            return [out[k] for k in keys]
-
+    layer = _tensors_wrapper(model, names, keys)  # named inputs -> positional (to_static)
     specs = [paddle.static.InputSpec([None] + list(np.shape(v))[1:], str(np.asarray(v).dtype),
                                      name=n) for n, v in inputs.items()]
     prefix = os.path.splitext(path)[0] + "_paddle"
     errors = []
     for full_graph in (True, False):  # AST conversion, else bytecode tracing (SOT)
         try:
-            static = paddle.jit.to_static(_Exported(), input_spec=specs, full_graph=full_graph)
+            static = paddle.jit.to_static(layer, input_spec=specs, full_graph=full_graph)
             paddle.jit.save(static, prefix)
             break
         except Exception as err:  # noqa: BLE001 - retried, then reported
