@@ -13,14 +13,17 @@ import numpy as np
 
 from .core import ConversionError, ParamSpec, convert_state_dict, resolve_spconv
 from .loaders import load_checkpoint
-from . import pointrend, rangenet, squeezesegv3, twodpass
+from . import mmdet3d, pointrend, rangenet, squeezesegv3, twodpass
 from .rangenet import FILE_EXTENSIONS
 
-__all__ = ["ARCHS", "get_arch", "build_model", "target_spec", "norm_settings",
-           "expand_sources", "convert_checkpoint", "load_into_model", "save_converted"]
+__all__ = ["ARCHS", "get_arch", "model_config", "build_model", "target_spec", "norm_settings",
+           "expand_sources", "detect_spconv", "convert_checkpoint", "load_into_model",
+           "save_converted"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ARCHS = {}
-for _family in (rangenet, squeezesegv3, pointrend, twodpass):
+for _family in (rangenet, squeezesegv3, pointrend, twodpass, mmdet3d):
     ARCHS.update(_family.ARCHS)
 
 
@@ -30,6 +33,19 @@ def get_arch(name):
         raise ConversionError(f"--arch: unknown architecture '{name}'; known: "
                               f"{', '.join(sorted(ARCHS))}")
     return ARCHS[name]
+
+
+def model_config(spec):
+    """The model config of an ArchSpec: its ``model`` dict, or the ``model`` section of the
+    config file it names (a path relative to the repository)."""
+    if isinstance(spec.model, dict):
+        return copy.deepcopy(spec.model)
+    from paddlexseg.config import load_config
+    path = os.path.join(ROOT, spec.model)
+    if not os.path.isfile(path):
+        raise ConversionError(f"{spec.name}: its model config {spec.model} is not in {ROOT} "
+                              f"(run from a clone of the repository)")
+    return load_config(path)["model"]
 
 
 def build_model(spec, lazy=False):
@@ -43,11 +59,12 @@ def build_model(spec, lazy=False):
     import paddlexseg
     from paddlexseg.registry import MODELS
     paddlexseg.load_all()
+    cfg = model_config(spec)
     if lazy:
         with paddle.LazyGuard():
-            model = MODELS.build(copy.deepcopy(spec.model), path="model")
+            model = MODELS.build(cfg, path="model")
     else:
-        model = MODELS.build(copy.deepcopy(spec.model), path="model")
+        model = MODELS.build(cfg, path="model")
     model.eval()
     return model
 
@@ -140,6 +157,55 @@ def expand_sources(paths, spec):
     return files
 
 
+def _permuted_shape(shape, layout):
+    from ..sparse.weights import weight_from_spconv
+    return tuple(weight_from_spconv(np.zeros(shape, np.uint8), layout).shape)
+
+
+def detect_spconv(state, spec, target, spconv_version=None):
+    """The spconv layout of a checkpoint, read off its sparse-conv weight shapes.
+
+    Every source key that ``spec`` converts with a ``spconv`` transform is compared with the
+    target parameter; a layout (KRSC, RSKC, RSCK) is kept when it gives the target shape for
+    all of them (``--spconv-version`` 1.x allows RSCK only). Kernel axes first (RSCK, RSKC) or
+    in the middle (KRSC) tell 1.x from 2.x; a layer with ``Cin != Cout`` tells RSCK from RSKC.
+
+    Returns:
+        (layout, conv1x1_mm, note) as :func:`~paddlexseg.convert.core.resolve_spconv`.
+
+    Raises:
+        ConversionError: the shapes fit more than one layout (``--spconv-layout`` /
+            ``--spconv-version`` needed).
+    """
+    from ..sparse.weights import SPCONV_LAYOUTS, spconv_conv1x1_mm
+    resolve_spconv(None, spconv_version)        # a bad version string -> ConversionError
+    mapper = spec.mapper("RSCK", False)
+    fits, seen = set(SPCONV_LAYOUTS), 0
+    if spconv_version is not None and not spconv_conv1x1_mm(spconv_version):
+        fits = {"RSCK"}
+    for key, array in state.items():
+        result = mapper(key)
+        if not isinstance(result, tuple) or not result[1].startswith("spconv") or \
+                result[0] not in target or np.ndim(array) != 5:
+            continue
+        seen += 1
+        fits &= {lay for lay in SPCONV_LAYOUTS
+                 if _permuted_shape(np.shape(array), lay) == tuple(target[result[0]].shape)}
+    if not seen or not fits:
+        layout, mm = resolve_spconv(None, spconv_version)
+        why = "no sparse-conv weights" if not seen else \
+            "no layout fits every sparse-conv weight shape (see the problems)"
+        return layout, mm, f"spconv layout not detected ({why}); assumed {layout}"
+    if len(fits) > 1:
+        raise ConversionError(f"the sparse-conv weight shapes fit the spconv layouts "
+                              f"{', '.join(sorted(fits))}: pass --spconv-layout or "
+                              f"--spconv-version")
+    layout = fits.pop()
+    layout, mm = resolve_spconv(layout, spconv_version if spconv_version is not None else
+                                ("1" if layout == "RSCK" else "2"))
+    return layout, mm, f"spconv layout {layout} detected from the {seen} sparse-conv weight shapes"
+
+
 def convert_checkpoint(arch, paths, spconv_layout=None, model=None, spconv_version=None):
     """Read, merge and convert the checkpoint files of ``arch``.
 
@@ -150,7 +216,8 @@ def convert_checkpoint(arch, paths, spconv_layout=None, model=None, spconv_versi
         model: the target model (built lazily from the arch's config when None).
         spconv_version: spconv release that trained the source ("2.1.16", "1.2.1" ...); 2.x
             kernel-volume-1 weights are read as spconv 2.x computes with them
-            (:func:`~paddlexseg.convert.core.resolve_spconv`; default: 2.x, KRSC).
+            (:func:`~paddlexseg.convert.core.resolve_spconv`; default: 2.x, KRSC, or for
+            architectures with ``detect_spconv`` the layout the weight shapes give).
 
     Returns:
         (converted ``{key: numpy array}``, ConversionReport, model).
@@ -160,10 +227,14 @@ def convert_checkpoint(arch, paths, spconv_layout=None, model=None, spconv_versi
     sources = [(p, load_checkpoint(p, notes)) for p in expand_sources(paths, spec)]
     state, combine_notes = spec.combine(sources)
     model = build_model(spec, lazy=True) if model is None else model
-    layout, conv1x1_mm = resolve_spconv(spconv_layout, spconv_version)
-    out, report = convert_state_dict(state, spec.mapper(layout, conv1x1_mm), target_spec(model),
-                                     arch=arch)
+    target = target_spec(model)
     about = [f"{spec.description}; originals: {spec.published}; evaluate with {spec.config}"]
+    if spec.detect_spconv and spconv_layout is None:
+        layout, conv1x1_mm, detected = detect_spconv(state, spec, target, spconv_version)
+        about.append(detected)
+    else:
+        layout, conv1x1_mm = resolve_spconv(spconv_layout, spconv_version)
+    out, report = convert_state_dict(state, spec.mapper(layout, conv1x1_mm), target, arch=arch)
     if any(m.transform.startswith("spconv") for m in report.mapped):
         about.append(f"spconv source: layout {layout}, " + (
             "spconv 2.x: kernel-volume-1 weights read as its conv1x1 torch.mm path does "

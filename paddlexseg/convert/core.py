@@ -376,6 +376,12 @@ class ArchSpec:
             (default: exactly one file).
         notes: eval-mode caveats copied into every report.
         files: for multi-file checkpoints, the file names looked up when ``--src`` is a folder.
+        detect_spconv: without ``--spconv-layout``, take the spconv layout from the sparse-conv
+            weight shapes when exactly one layout fits them all
+            (:func:`paddlexseg.convert.archs.detect_spconv`).
+
+    ``model`` is a model config dict, or the path of a config file (relative to the repository)
+    whose ``model`` section is built.
     """
     name: str
     model: dict
@@ -387,6 +393,7 @@ class ArchSpec:
     combine: object = single_file
     notes: tuple = ()
     files: tuple = ()
+    detect_spconv: bool = False
 
     def mapper(self, spconv_layout="KRSC", conv1x1_mm=None):
         """The :class:`KeyMapper` of this architecture for a spconv weight layout.
