@@ -4,7 +4,8 @@
         --dst output/rangenet_darknet21.pdparams [--allow-missing] [--report FILE]
 
 ``--src`` takes the checkpoint file(s) (lidar-bonnetal / SqueezeSegV3 folders of per-network
-files, detectron2 ``.pkl``/``.pth``, Lightning ``.ckpt``, or ``.npz`` state dicts). Every key is
+files, detectron2 ``.pkl``/``.pth``, Lightning ``.ckpt``, mmdetection3d ``.pth``, or ``.npz`` state
+dicts). Every key is
 mapped and checked against a freshly built paddlexseg model; nothing is written when a source
 key is unused, a target key is missing (unless --allow-missing) or a shape differs. torch is
 needed only for ``torch.save`` files: ``pip install -e .[convert]``.
@@ -43,7 +44,9 @@ def convert_parser():
     p.add_argument("--spconv-layout", default=None,
                    choices=[t.split(":")[1] for t in TRANSFORMS if t.startswith("spconv:")],
                    help="layout of spconv weights: KRSC (spconv 2.x default), RSKC (spconv 2.x "
-                        "Native/CPU), RSCK (spconv 1.x); default from --spconv-version, else KRSC")
+                        "Native/CPU), RSCK (spconv 1.x, mmcv); default: read off the weight "
+                        "shapes for the mmdet3d architectures, else from --spconv-version, else "
+                        "KRSC")
     p.add_argument("--spconv-version", default=None, metavar="X.Y.Z",
                    help="spconv release the checkpoint was trained with (e.g. 2.1.16): every 2.x "
                         "computes kernel-volume-1 convs from the weight's raw memory, which the "

@@ -203,7 +203,11 @@ def detect_spconv(state, spec, target, spconv_version=None):
     layout = fits.pop()
     layout, mm = resolve_spconv(layout, spconv_version if spconv_version is not None else
                                 ("1" if layout == "RSCK" else "2"))
-    return layout, mm, f"spconv layout {layout} detected from the {seen} sparse-conv weight shapes"
+    what = {"RSCK": "mmcv / spconv 1.x [kz, ky, kx, Cin, Cout]",
+            "KRSC": "spconv 2.x [Cout, kz, ky, kx, Cin]",
+            "RSKC": "spconv 2.x Native [kz, ky, kx, Cout, Cin]"}[layout]
+    return layout, mm, (f"spconv layout {layout} ({what}) detected from the {seen} sparse-conv "
+                        f"weight shapes")
 
 
 def convert_checkpoint(arch, paths, spconv_layout=None, model=None, spconv_version=None):

@@ -5,7 +5,6 @@ rules). Expected target names and values are computed here independently of the 
 rules: names by the families' naming conventions (and, for PointRend, the model's own
 ``detectron2_to_paddle_key``), values by the kind of Paddle layer that owns each parameter.
 """
-import copy
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ import convert_fixtures as cf  # noqa: E402
 
 from paddlexseg.convert import (ARCHS, build_model, convert_state_dict, get_arch,  # noqa: E402
                                 load_into_model, target_spec)
+from paddlexseg.convert.archs import model_config  # noqa: E402
 from paddlexseg.models.pointrend import detectron2_to_paddle_key  # noqa: E402
 from paddlexseg.sparse import SubMConv3d  # noqa: E402
 
@@ -184,7 +184,7 @@ def test_arch_model_matches_its_config_file(arch):
     path = os.path.join(ROOT, spec.config.split(" ")[0])
     assert os.path.isfile(path), path
     cfg = _config_model(path)
-    ours = copy.deepcopy(spec.model)
+    ours = model_config(spec)               # a dict, or the model section of a config file
     if arch.endswith("-2d") or arch == "pointrend-head":     # a part of the config's model
         assert ours.pop("type") in ("TwoDPASSImage", "PointRendSemSegHead")
     if arch.endswith("-3d"):

@@ -9,6 +9,7 @@ kernels are checked numerically against spconv's definition computed from the so
 import importlib.util
 import os
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import paddle
@@ -17,7 +18,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmdet3d_fixtures as mf  # noqa: E402
 
-from paddlexseg.convert import ConversionError, build_model, get_arch, load_into_model  # noqa
+from paddlexseg.convert import (ConversionError, build_model, convert_checkpoint,  # noqa: E402
+                                get_arch, load_into_model)
 from paddlexseg.convert.archs import detect_spconv, target_spec  # noqa: E402
 from paddlexseg.convert.core import ArchSpec, ParamSpec, Rule, convert_state_dict  # noqa: E402
 from paddlexseg.sparse import SparseTensor  # noqa: E402
@@ -179,6 +181,28 @@ def test_unknown_and_missing_keys_are_refused_in_one_error(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "refusing to write" in err
     assert "bbox_head.conv_iou.weight" in out and "backbone.blocks.1.4._variance" in out
+
+
+def test_mmengine_pth_with_meta_and_optimizer(tmp_path):
+    """A 1.x checkpoint file: ``meta``, ``state_dict`` (with torch's ``_metadata``, spconv 2.x
+    modules at version 2), ``message_hub`` and ``optimizer``."""
+    torch = pytest.importorskip("torch")
+    state = mf.official_state(mf.second_keys(spconv=2))
+    sd = OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in state.items())
+    sd._metadata = OrderedDict([("", {"version": 1}), ("middle_encoder.conv_input.0",
+                                                       {"version": 2})])
+    path = tmp_path / "second_hv_secfpn_8xb6-80e_kitti-3d-3class.pth"
+    torch.save({"meta": {"mmdet3d_version": "1.1.0", "epoch": 80,
+                         "dataset_meta": {"classes": ("Pedestrian", "Cyclist", "Car")}},
+                "state_dict": sd, "message_hub": {"log_scalars": {}},
+                "optimizer": {"state": {}, "param_groups": [{"lr": 0.0018}]}}, path)
+    out, report, model = convert_checkpoint("second-kitti-3class", [str(path)])
+    assert report.ok(), report.errors()
+    assert any("'state_dict' entry" in n for n in report.notes)
+    assert any("spconv layout KRSC detected" in n for n in report.notes)
+    load_into_model(out, model)
+    np.testing.assert_array_equal(model.backbone.blocks[1][15].weight.numpy(),
+                                  state["backbone.blocks.1.15.weight"])
 
 
 def _one_layer_spec():
