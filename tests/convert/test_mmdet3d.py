@@ -122,7 +122,7 @@ def test_second_spconv2_checkpoint_through_the_tool(tmp_path, capsys):
     dst = tmp_path / "second.pdparams"
     _tool().main(["--arch", "second-kitti-3class", "--src", str(src), "--dst", str(dst)])
     printed = capsys.readouterr().out
-    assert "status: OK" in printed and "spconv layout KRSC detected" in printed
+    assert "status: OK" in printed and "spconv layout KRSC (spconv 2.x" in printed
     model = build_model(get_arch("second-kitti-3class"))
     missing, unexpected = model.set_state_dict(paddle.load(str(dst)))
     assert not missing and not unexpected
@@ -199,7 +199,7 @@ def test_mmengine_pth_with_meta_and_optimizer(tmp_path):
     out, report, model = convert_checkpoint("second-kitti-3class", [str(path)])
     assert report.ok(), report.errors()
     assert any("'state_dict' entry" in n for n in report.notes)
-    assert any("spconv layout KRSC detected" in n for n in report.notes)
+    assert any("spconv layout KRSC (spconv 2.x" in n for n in report.notes)
     load_into_model(out, model)
     np.testing.assert_array_equal(model.backbone.blocks[1][15].weight.numpy(),
                                   state["backbone.blocks.1.15.weight"])
