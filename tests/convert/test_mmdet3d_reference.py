@@ -1,4 +1,4 @@
-"""Converted SECOND against mmdet3d's modules rebuilt in torch (skipped without torch).
+"""Converted SECOND / MVX-Net against mmdet3d's modules rebuilt in torch (skipped without torch).
 
 The sparse encoder needs spconv 2.x too (``pip install spconv``, the CPU build). The reference is
 mmdet3d's ``SparseEncoder`` as ``make_sparse_convmodule`` builds it (spconv ``SubMConv3d`` /
@@ -158,3 +158,115 @@ def test_converted_dense_part_equals_mmdet3d_in_torch():
                       ("conv_dir_cls", "dir_cls_pred")):
         assert got[key].shape == list(want[name].shape) and want[name].std() > 0.1
         np.testing.assert_allclose(got[key].numpy(), want[name], rtol=1e-4, atol=1e-4)
+
+
+def _reference_mvx_parts(torch):
+    """mmdet ResNet-50 (caffe) + FPN (BN, 5 outputs), mmdet3d DynamicVFE layers and PointFusion
+    layers in torch, with the official module names."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class ConvModule(nn.Module):
+        def __init__(self, cin, cout, k, norm):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=not norm)
+            self.bn = nn.BatchNorm2d(cout) if norm else None
+
+        def forward(self, x):
+            x = self.conv(x)
+            return x if self.bn is None else self.bn(x)
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, mid, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, mid, 1, stride, bias=False)   # caffe: stride in 1x1
+            self.conv2 = nn.Conv2d(mid, mid, 3, 1, 1, bias=False)
+            self.conv3 = nn.Conv2d(mid, 4 * mid, 1, bias=False)
+            self.bn1, self.bn2 = nn.BatchNorm2d(mid), nn.BatchNorm2d(mid)
+            self.bn3 = nn.BatchNorm2d(4 * mid)
+            self.downsample = None if cin == 4 * mid else nn.Sequential(
+                nn.Conv2d(cin, 4 * mid, 1, stride, bias=False), nn.BatchNorm2d(4 * mid))
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+            return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    net = nn.Module()
+    net.img_backbone = res = nn.Module()
+    res.conv1, res.bn1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
+    cin = 64
+    for s, (n, mid) in enumerate(((3, 64), (4, 128), (6, 256), (3, 512)), start=1):
+        setattr(res, f"layer{s}", nn.Sequential(*[
+            Bottleneck(cin if b == 0 else 4 * mid, mid, 2 if s > 1 and b == 0 else 1)
+            for b in range(n)]))
+        cin = 4 * mid
+    net.img_neck = nn.Module()
+    net.img_neck.lateral_convs = nn.ModuleList([ConvModule(c, 256, 1, True)
+                                                for c in (256, 512, 1024, 2048)])
+    net.img_neck.fpn_convs = nn.ModuleList([ConvModule(256, 256, 3, True) for _ in range(4)])
+    net.pts_voxel_encoder = vfe = nn.Module()
+    vfe.vfe_layers = nn.ModuleList([
+        nn.Sequential(nn.Linear(cin, 64, bias=False), nn.BatchNorm1d(64, eps=1e-3), nn.ReLU())
+        for cin in (10, 128)])
+    vfe.fusion_layer = fusion = nn.Module()
+    fusion.lateral_convs = nn.ModuleList([ConvModule(256, 128, 3, False) for _ in range(5)])
+    fusion.img_transform = nn.Sequential(nn.Linear(640, 128), nn.BatchNorm1d(128, eps=1e-3))
+    fusion.pts_transform = nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128, eps=1e-3))
+
+    def image_levels(img):
+        x = F.max_pool2d(F.relu(res.bn1(res.conv1(img))), 3, 2, 1)
+        feats = []
+        for s in range(1, 5):
+            x = getattr(res, f"layer{s}")(x)
+            feats.append(x)
+        lat = [conv(f) for conv, f in zip(net.img_neck.lateral_convs, feats)]
+        for i in range(3, 0, -1):
+            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:],
+                                                    mode="nearest")
+        outs = [conv(x) for conv, x in zip(net.img_neck.fpn_convs, lat)]
+        return outs + [F.max_pool2d(outs[-1], 1, stride=2)]
+
+    return net, image_levels
+
+
+def test_converted_mvxnet_image_branch_and_point_layers_equal_mmdet_in_torch():
+    torch = pytest.importorskip("torch")
+    state = mf.official_state(mf.mvxnet_keys(spconv=1), seed=6)
+    for key, value in state.items():        # weights scaled by 1/sqrt(fan-in): outputs O(1)
+        if value.ndim in (2, 4) and not key.startswith("pts_neck."):
+            state[key] = value / np.float32(np.sqrt(value[0].size))
+    ref, image_levels = _reference_mvx_parts(torch)
+    ref.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()
+                         if k.startswith(("img_", "pts_voxel_encoder."))}, strict=True)
+    ref.eval()
+    spec = get_arch("mvxnet-kitti-3class")
+    model = build_model(spec, lazy=True)
+    out, report = convert_state_dict(state, spec.mapper("RSCK", False), target_spec(model))
+    assert report.ok(), report.errors()
+    load_into_model(out, model)
+
+    rng = np.random.default_rng(7)
+    img = rng.standard_normal((1, 3, 64, 96)).astype(np.float32)
+    with torch.no_grad():
+        want = [f.numpy() for f in image_levels(torch.from_numpy(img))]
+    with paddle.no_grad():
+        got, pad = model.extract_img_feat(paddle.to_tensor(img))
+    assert pad == (64, 96) and len(got) == len(want) == 5
+    for g, w in zip(got, want):
+        assert g.shape == list(w.shape) and w.std() > 0.1
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-3, atol=1e-3 * np.abs(w).max())
+
+    vfe, tvfe = model.pts_voxel_encoder, ref.pts_voxel_encoder
+    pairs = [(vfe.vfe_layers[0], tvfe.vfe_layers[0], (50, 10)),
+             (vfe.vfe_layers[1], tvfe.vfe_layers[1], (50, 128)),
+             (vfe.fusion_layer.img_transform, tvfe.fusion_layer.img_transform, (50, 640)),
+             (vfe.fusion_layer.pts_transform, tvfe.fusion_layer.pts_transform, (50, 64)),
+             (vfe.fusion_layer.lateral_convs[4], tvfe.fusion_layer.lateral_convs[4],
+              (1, 256, 6, 5))]
+    for ours, theirs, shape in pairs:
+        x = rng.standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            w = theirs(torch.from_numpy(x)).numpy()
+        with paddle.no_grad():
+            np.testing.assert_allclose(ours(paddle.to_tensor(x)).numpy(), w, rtol=1e-4,
+                                       atol=1e-4 * np.abs(w).max())
