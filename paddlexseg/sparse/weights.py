@@ -5,7 +5,8 @@ spconv 2.x stores one of two layouts, chosen by the layer's ``algo``:
 
 * "KRSC" ``[Cout, kz, ky, kx, Cin]``: implicit-GEMM algorithms, the default of CUDA builds
   (what 2DPASS / SPVCNN / Cylinder3D checkpoints trained with spconv 2.x contain);
-* "RSKC" ``[kz, ky, kx, Cout, Cin]``: ``ConvAlgo.Native`` (CPU-only builds).
+* "RSKC" ``[kz, ky, kx, Cout, Cin]``: ``ConvAlgo.Native`` in spconv 2.0/2.1 only; spconv >= 2.2
+  stores every algo (the CPU build's Native too) as KRSC (checked with spconv 2.3.8).
 
 The kernel axes follow the coordinate columns (spconv ``indices`` (batch, d0, d1, d2) ->
 kernel (k0, k1, k2)); with coords ordered (batch, z, y, x) they are (kz, ky, kx) on both sides,
