@@ -150,6 +150,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
             cfg = dict(gt_sampler, class_names=self.class_names)
             cfg.setdefault("root", self.root)
             self.sampler = build_sub_config(cfg, GTSampler, f"{config_path}.gt_sampler")
+            if self.sampler.paste_image and not self.load_image:
+                raise ConfigError(f"{config_path}.gt_sampler.paste_image: needs load_image: "
+                                  f"true (the patches go into the camera image)")
         folder = os.path.join(self.root, "testing" if self.split == "test" else "training")
         self.folder = folder
         self.ids = read_image_set(os.path.join(self.root, "ImageSets", f"{self.split}.txt"))
