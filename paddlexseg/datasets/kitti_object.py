@@ -24,10 +24,10 @@ import numpy as np
 import paddle
 
 from ..boxes3d import camera_boxes_to_lidar, limit_period
-from ..registry import DATASETS, ConfigError
+from ..registry import DATASETS, ConfigError, check_kwargs
 from ..structures import DetBatch, to_tensor
 from ..transforms.det_aug import DetAugment, ObjectNoise, apply_ranges
-from ..transforms.det_image import ImagePipeline, ImageResize
+from ..transforms.det_image import ImageResize, pipeline_from_dataset_config
 from .errors import DataError
 from .kitti_calib import fov_mask, read_kitti_calib
 from .kitti_label import read_label
@@ -132,12 +132,16 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         self.point_range = None if point_range is None else [float(v) for v in point_range]
         self.image_size = None if image_size is None else (int(image_size[0]),
                                                            int(image_size[1]))
-        resize = None if self.image_size is not None else \
-            build_sub_config(image_resize, ImageResize, f"{config_path}.image_resize")
+        if image_resize is not None:
+            check_kwargs(ImageResize, image_resize if isinstance(image_resize, dict) else {},
+                         f"{config_path}.image_resize")
         try:
-            self.image_pipeline = ImagePipeline(resize, image_mean, image_std, image_pad_divisor)
-        except ValueError as err:
-            raise ConfigError(f"{config_path}.image_pad_divisor: {err}") from None
+            self.image_pipeline = pipeline_from_dataset_config(
+                {"image_size": self.image_size, "image_resize": image_resize,
+                 "image_pad_divisor": image_pad_divisor, "image_mean": image_mean,
+                 "image_std": image_std})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{config_path}.{err}") from None
         self.augment = build_sub_config(augment, DetAugment, f"{config_path}.augment")
         self.object_noise = build_sub_config(object_noise, ObjectNoise,
                                              f"{config_path}.object_noise")
@@ -222,15 +226,16 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
 
     def _image_input(self, rgb, flip, rng, meta):
         """Network image BGR float32 [3, H, W] (+ image metas) of a uint8 RGB image."""
-        h0, w0 = rgb.shape[:2]
-        if self.image_size is not None and self.image_size != (w0, h0):
-            from PIL import Image
-            rgb = np.asarray(Image.fromarray(rgb).resize(self.image_size, Image.BILINEAR))
         image, img_meta = self.image_pipeline(rgb, flip, rng)
-        img_meta.update(ori_shape=(h0, w0), scale_factor=(img_meta["img_shape"][1] / w0,
-                                                          img_meta["img_shape"][0] / h0))
         meta.update(img_meta)
         return image
+
+    def image_of(self, index, flip=False):
+        """The camera image of frame ``index`` as the model sees it in evaluation (BGR,
+        resized at the test scale, normalised, padded, float32 [3, H, W], mirrored with
+        ``flip``) and its meta entries (ori_shape, img_shape, pad_shape, scale_factor, flip)."""
+        meta = {}
+        return self._image_input(self.read_image(self.frames[index]), flip, None, meta), meta
 
     def __getitem__(self, index):
         frame = self.frames[index]

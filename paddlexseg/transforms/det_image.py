@@ -21,7 +21,8 @@ padding), ``pad_shape``, ``scale_factor`` (sx, sy) and ``flip``.
 """
 import numpy as np
 
-__all__ = ["ImageResize", "ImagePipeline", "resize_bilinear", "rescale_size"]
+__all__ = ["ImageResize", "ImagePipeline", "resize_bilinear", "rescale_size",
+           "pipeline_from_dataset_config"]
 
 MULTISCALE_MODES = ("range", "value")
 
@@ -115,22 +116,31 @@ class ImagePipeline:
         mean, std: BGR normalisation (mmdet3d MVX-Net: mean [102.9801, 115.9465, 122.7717],
             std 1, ``to_rgb=False``).
         pad_size_divisor: zero-pad bottom / right to a multiple of it (None: no padding).
+        fixed_size: (W, H): resize to exactly this with PIL's (anti-aliased) bilinear instead
+            of ``resize`` (the ``image_size`` of the quick configs, kept as it was).
     """
 
     def __init__(self, resize=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-                 pad_size_divisor=None):
+                 pad_size_divisor=None, fixed_size=None):
         if pad_size_divisor is not None and int(pad_size_divisor) < 1:
             raise ValueError(f"pad_size_divisor: expected a positive integer, got "
                              f"{pad_size_divisor}")
         self.resize = resize
+        self.fixed_size = None if fixed_size is None else (int(fixed_size[0]),
+                                                           int(fixed_size[1]))
         self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1)
         self.std = np.asarray(std, np.float32).reshape(3, 1, 1)
         self.pad = None if pad_size_divisor is None else int(pad_size_divisor)
 
-    def __call__(self, rgb, flip, rng):
-        """uint8 RGB [H, W, 3] -> (float32 BGR [3, Hp, Wp], meta dict)."""
+    def __call__(self, rgb, flip=False, rng=None):
+        """uint8 RGB [H, W, 3] -> (float32 BGR [3, Hp, Wp], meta dict). ``rng`` draws the
+        scale of a multi-scale resize (None: a fixed generator, for evaluation / predict)."""
         h0, w0 = rgb.shape[:2]
-        if self.resize is not None:
+        if self.fixed_size is not None and self.fixed_size != (w0, h0):
+            from PIL import Image
+            rgb = np.asarray(Image.fromarray(rgb).resize(self.fixed_size, Image.BILINEAR))
+        elif self.resize is not None and self.fixed_size is None:
+            rng = np.random.default_rng(0) if rng is None else rng
             rgb = resize_bilinear(rgb, self.resize.target_size(w0, h0, rng))
         h, w = rgb.shape[:2]
         if flip:
@@ -143,3 +153,29 @@ class ImagePipeline:
         meta = {"ori_shape": (h0, w0), "img_shape": (h, w), "pad_shape": (ph, pw),
                 "scale_factor": (w / w0, h / h0), "flip": bool(flip)}
         return np.ascontiguousarray(image, dtype=np.float32), meta
+
+
+def pipeline_from_dataset_config(data_cfg, default_mean=(0.0, 0.0, 0.0)):
+    """The :class:`ImagePipeline` of a ``KittiObject`` dataset config mapping (keys
+    ``image_size``, ``image_resize``, ``image_pad_divisor``, ``image_mean``, ``image_std``), so
+    a predictor feeds images exactly as ``val_dataset`` does. ``image_size`` wins over
+    ``image_resize``. ValueError / TypeError on a bad entry."""
+    size = data_cfg.get("image_size")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise ValueError(f"image_size: expected [width, height], got {size}")
+    resize = data_cfg.get("image_resize")
+    if size is None and resize is not None:
+        if not isinstance(resize, dict):
+            raise ValueError(f"image_resize: expected a mapping of ImageResize arguments, got "
+                             f"{resize!r}")
+        try:
+            resize = ImageResize(**resize)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"image_resize.{err}") from None
+    else:
+        resize = None
+    pad = data_cfg.get("image_pad_divisor")
+    if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or pad < 1):
+        raise ValueError(f"image_pad_divisor: expected a positive integer, got {pad!r}")
+    return ImagePipeline(resize, data_cfg.get("image_mean", default_mean),
+                         data_cfg.get("image_std", (1.0, 1.0, 1.0)), pad, fixed_size=size)

@@ -143,3 +143,32 @@ def test_projected_point_lands_on_its_marker_after_resize_flip_pad(synthetic_kit
         KittiObject(**dict(cfg, image_resize={"img_scale": [1, 2], "multiscale_mode": "x"}))
     fixed = KittiObject(**dict(cfg, image_size=[320, 96]))              # image_size wins
     assert fixed[0]["image"].shape == (3, 96, 320)
+
+
+def test_pipeline_from_dataset_config_and_the_full_config(synthetic_kitti3d):
+    from paddlexseg.config import load_config
+    from paddlexseg.transforms.det_image import pipeline_from_dataset_config
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    full = load_config(os.path.join(root, "configs", "mvxnet",
+                                    "mvxnet_fpn_dv_second_secfpn_kitti-3d-3class.yml"))
+    train = pipeline_from_dataset_config(full["train_dataset"])
+    val = pipeline_from_dataset_config(full["val_dataset"])
+    assert train.resize.scales == [(640, 192), (2560, 768)] and train.resize.mode == "range"
+    assert train.resize.keep_ratio and train.pad == 32 and val.pad == 32
+    rgb = np.zeros((375, 1242, 3), np.uint8)
+    image, meta = val(rgb)                                          # predict: no rng needed
+    assert image.shape == (3, 384, 1280) and meta["img_shape"] == (384, 1272)
+    np.testing.assert_allclose(image[:, 0, 0], -np.array(full["val_dataset"]["image_mean"]),
+                               rtol=1e-6)
+    ds = KittiObject(synthetic_kitti3d, split="val", mode="val", load_image=True,
+                     image_resize={"img_scale": [640, 192]}, image_pad_divisor=32)
+    image, meta = ds.image_of(0, flip=True)
+    np.testing.assert_array_equal(ds.image_of(0)[0], ds[0]["image"])        # as the sample
+    np.testing.assert_array_equal(image[:, :, :636], ds[0]["image"][:, :, 635::-1])
+    assert meta["img_shape"] == (192, 636) and image.shape == (3, 192, 640) and meta["flip"]
+    with pytest.raises(ValueError, match="image_pad_divisor"):
+        pipeline_from_dataset_config({"image_pad_divisor": 0})
+    with pytest.raises(ConfigError, match="dataset.image_pad_divisor"):
+        KittiObject(synthetic_kitti3d, split="val", mode="val", image_pad_divisor=-1)
+    with pytest.raises(ConfigError, match="dataset.image_resize.scale: unknown key"):
+        KittiObject(synthetic_kitti3d, split="val", mode="val", image_resize={"scale": 1})
