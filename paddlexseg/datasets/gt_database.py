@@ -198,7 +198,8 @@ class GTSampler:
         their points first (mmdet3d: ``cat([sampled_points, points])``)."""
         chosen = self.sample(boxes, labels, rng)
         record.append({"op": "gt_sample", "num": len(chosen),
-                       "names": [c["name"] for c in chosen]})
+                       "names": [c["name"] for c in chosen],
+                       "sources": [[c["frame_id"], c["gt_idx"]] for c in chosen]})
         if not chosen:
             return points, boxes, labels
         sboxes = np.array([c["box3d_lidar"] for c in chosen], dtype=np.float64)
@@ -213,14 +214,17 @@ class GTSampler:
         """:meth:`__call__` with the image-consistent paste: returns (points, boxes, labels,
         image) with ``image`` (uint8 RGB [H, W, 3], the frame's original) holding the pasted
         patches and points hidden behind them dropped; the record adds ``image_paste``,
-        ``rejected_2d`` and ``occluded_dropped``."""
+        ``sources`` ([frame id, object index] per pasted object), ``rejected_2d`` and
+        ``occluded_dropped``."""
         cand = self.sample(boxes, labels, rng)
         cand_points = [self._load(c) for c in cand]
         points, kept, image, stats = paste_objects(points, boxes, cand, cand_points, image,
                                                    calib, self.root, self.max_overlap)
         chosen = [cand[i] for i in kept]
         record.append(dict({"op": "gt_sample", "num": len(chosen),
-                            "names": [c["name"] for c in chosen], "image_paste": True}, **stats))
+                            "names": [c["name"] for c in chosen], "image_paste": True,
+                            "sources": [[c["frame_id"], c["gt_idx"]] for c in chosen]},
+                           **stats))
         if not chosen:
             return points, boxes, labels, image
         sboxes = np.array([c["box3d_lidar"] for c in chosen], dtype=np.float64)

@@ -142,3 +142,49 @@ def test_dataset_option_and_errors(kitti_img, synthetic_kitti3d):
         KittiObject(**dict(cfg, gt_sampler=dict(cfg["gt_sampler"], max_overlap=2)))
     with pytest.raises((DataError, ConfigError), match="no image patches"):              # a LiDAR-only database
         KittiObject(**dict(cfg, root=synthetic_kitti3d))
+
+
+def test_after_augmentation_and_resize_pasted_points_see_their_patch(kitti_img):
+    """Through the whole train pipeline (paste, flip, rotation / scale / translation, random
+    keep-ratio resize, pad): the network image at a pasted point's projection shows its source
+    image's colour there; without ``paste_image`` it mostly does not."""
+    from paddlexseg.models.fusion.projection import normalized_grid, project_to_input, \
+        sample_feature
+    from paddlexseg.transforms.det_aug import undo_points
+    import paddle
+    mean = np.array([100.0, 110.0, 120.0])
+    cfg = dict(root=kitti_img, split="val", mode="train", load_image=True, seed=5,
+               image_resize={"img_scale": [[640, 192], [2560, 768]]}, image_pad_divisor=32,
+               image_mean=mean.tolist(), augment={"shuffle": False},
+               gt_sampler={"sample_groups": GROUPS, "min_points": MIN_POINTS,
+                           "paste_image": True, "max_overlap": 0.8})
+    fractions = {}
+    for paste in (True, False):
+        ds = KittiObject(**dict(cfg, gt_sampler=dict(cfg["gt_sampler"], paste_image=paste)))
+        close = total = 0
+        for epoch in range(3):
+            ds.set_epoch(epoch)
+            for index in range(len(ds)):
+                s = ds[index]
+                rec, meta = s["meta"]["augmentation"][0], s["meta"]
+                n = rec["num"]
+                if n == 0:
+                    continue
+                pasted = s["gt_boxes"][-n:].astype(np.float64)
+                own = np.asarray(points_in_boxes(s["points"][:, :3], pasted))
+                for j, (fid, _) in enumerate(rec["sources"]):
+                    pts = s["points"][own[:, j], :3]
+                    uv, depth = project_to_input(pts, meta)
+                    got = sample_feature(paddle.to_tensor(s["image"][None]),
+                                         normalized_grid(uv, depth, s["image"].shape[1:]),
+                                         mode="nearest").numpy()                   # [K, 3] BGR
+                    src = np.asarray(Image.open(os.path.join(
+                        kitti_img, "training", "image_2", fid + ".png")).convert("RGB"))
+                    suv, _ = _pixels(undo_points(pts, meta["augmentation"]), meta["calib"])
+                    want = src[suv[:, 1], suv[:, 0], ::-1] - mean
+                    close += int((np.abs(got - want).max(1) <= 12).sum())
+                    total += len(pts)
+        fractions[paste] = close / max(total, 1)
+        assert total > 50
+    print("share of pasted points seeing their source colour", fractions)
+    assert fractions[True] > 0.85 and fractions[False] < 0.5, fractions
