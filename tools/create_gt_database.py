@@ -2,6 +2,7 @@
 
     python tools/create_gt_database.py --root data/synthetic_kitti3d
     python tools/create_gt_database.py --root data/kitti --split train
+    python tools/create_gt_database.py --root data/kitti --with_image    # + image patches (MVX-Net paste)
 
 Writes ``<root>/kitti_gt_database/<frame>_<type>_<k>.bin`` and ``<root>/kitti_dbinfos_<split>.json``
 (the ``gt_sampler.info_path`` of a KittiObject dataset config).
@@ -22,8 +23,11 @@ def main(argv=None):
     p.add_argument("--split", default="train", help="ImageSets split to cut (default train)")
     p.add_argument("--no_fov_crop", action="store_true",
                    help="keep points outside the camera view (default: crop as velodyne_reduced)")
+    p.add_argument("--with_image", action="store_true",
+                   help="also cut each object's image patch (gt_sampler.paste_image: true)")
     args = p.parse_args(argv)
-    out = create_gt_database(args.root, split=args.split, fov_crop=not args.no_fov_crop)
+    out = create_gt_database(args.root, split=args.split, fov_crop=not args.no_fov_crop,
+                             with_image=args.with_image)
     objects = ", ".join(f"{k} {v}" for k, v in out["objects"].items())
     print(f"wrote {out['info_path']} ({out['frames']} frames; {objects})")
 

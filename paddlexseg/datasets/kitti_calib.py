@@ -28,8 +28,8 @@ def read_kitti_calib(path):
         ``Tr_velo_to_cam`` always; ``P0``, ``P1``, ``P3``, ``Tr_imu_to_velo`` when present).
 
     Raises:
-        DataError: missing file, a non-numeric value, a matrix with the wrong number of values,
-            or a missing required key (P2, R0_rect, Tr_velo_to_cam).
+        DataError: missing file, a non-numeric, NaN or infinite value, a matrix with the wrong
+            number of values, or a missing required key (P2, R0_rect, Tr_velo_to_cam).
     """
     if not os.path.isfile(path):
         raise DataError(f"{path}: calibration file not found; expected a KITTI calib .txt with "
@@ -49,6 +49,9 @@ def read_kitti_calib(path):
                 raise DataError(f"{path}: line {lineno} ('{key}') holds a non-numeric value; "
                                 f"expected {np.prod(SHAPES[key])} numbers") from None
             rows, cols = SHAPES[key]
+            if not np.isfinite(values).all():
+                raise DataError(f"{path}: line {lineno} ('{key}') holds NaN or infinite values; "
+                                f"points would project nowhere")
             if values.size != rows * cols:
                 raise DataError(f"{path}: line {lineno} ('{key}') has {values.size} values; "
                                 f"expected {rows * cols} (a {rows} x {cols} matrix)")

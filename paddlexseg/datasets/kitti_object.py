@@ -24,14 +24,15 @@ import numpy as np
 import paddle
 
 from ..boxes3d import camera_boxes_to_lidar, limit_period
-from ..registry import DATASETS, ConfigError
+from ..registry import DATASETS, ConfigError, check_kwargs
 from ..structures import DetBatch, to_tensor
 from ..transforms.det_aug import DetAugment, ObjectNoise, apply_ranges
+from ..transforms.det_image import ImageResize, pipeline_from_dataset_config
 from .errors import DataError
 from .kitti_calib import fov_mask, read_kitti_calib
 from .kitti_label import read_label
 from .semantickitti import read_scan
-from .semantickitti_fusion import build_sub_config
+from .semantickitti_fusion import build_sub_config, check_image_size
 from .seeding import EpochSeeded
 
 __all__ = ["KittiObject", "read_image_set", "image_size_of", "annotation_to_lidar",
@@ -97,7 +98,11 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         gt_sampler: :class:`~paddlexseg.datasets.gt_database.GTSampler` arguments (mode
             "train"; None = no GT sampling). A relative ``info_path`` is taken under ``root``.
         load_image: also load ``image_2`` as BGR float32 [3, H, W] (MVX-Net).
-        image_size: (W, H) to resize images to (None = original size); recorded in metas.
+        image_size: (W, H) to resize images to exactly (PIL bilinear, the quick configs);
+            when set it wins over ``image_resize``. None = ``image_resize``.
+        image_resize: :class:`~paddlexseg.transforms.det_image.ImageResize` arguments (mmdet
+            ``Resize``: ``img_scale``, ``multiscale_mode``, ``keep_ratio``); None = original size.
+        image_pad_divisor: zero-pad images to a multiple of it (mmdet ``Pad``; None = no pad).
         image_mean, image_std: BGR normalisation (default mmdet3d MVX-Net: mean only).
         seed: seed of the augmentation streams (per seed, epoch and frame index).
         config_path: key path used in config error messages.
@@ -105,9 +110,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
 
     def __init__(self, root, split="train", mode="train", class_names=DEFAULT_CLASSES,
                  fov_crop=True, point_range=None, augment=None, gt_sampler=None,
-                 object_noise=None, load_image=False, image_size=None,
-                 image_mean=MVX_IMAGE_MEAN, image_std=(1.0, 1.0, 1.0), seed=0,
-                 config_path="dataset"):
+                 object_noise=None, load_image=False, image_size=None, image_resize=None,
+                 image_pad_divisor=None, image_mean=MVX_IMAGE_MEAN, image_std=(1.0, 1.0, 1.0),
+                 seed=0, config_path="dataset"):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"{config_path}.mode: expected one of {MODES}, got {mode!r}")
@@ -127,8 +132,16 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         self.point_range = None if point_range is None else [float(v) for v in point_range]
         self.image_size = None if image_size is None else (int(image_size[0]),
                                                            int(image_size[1]))
-        self.image_mean = np.asarray(image_mean, np.float32).reshape(3, 1, 1)
-        self.image_std = np.asarray(image_std, np.float32).reshape(3, 1, 1)
+        if image_resize is not None:
+            check_kwargs(ImageResize, image_resize if isinstance(image_resize, dict) else {},
+                         f"{config_path}.image_resize")
+        try:
+            self.image_pipeline = pipeline_from_dataset_config(
+                {"image_size": self.image_size, "image_resize": image_resize,
+                 "image_pad_divisor": image_pad_divisor, "image_mean": image_mean,
+                 "image_std": image_std})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{config_path}.{err}") from None
         self.augment = build_sub_config(augment, DetAugment, f"{config_path}.augment")
         self.object_noise = build_sub_config(object_noise, ObjectNoise,
                                              f"{config_path}.object_noise")
@@ -141,6 +154,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
             cfg = dict(gt_sampler, class_names=self.class_names)
             cfg.setdefault("root", self.root)
             self.sampler = build_sub_config(cfg, GTSampler, f"{config_path}.gt_sampler")
+            if self.sampler.paste_image and not self.load_image:
+                raise ConfigError(f"{config_path}.gt_sampler.paste_image: needs load_image: "
+                                  f"true (the patches go into the camera image)")
         folder = os.path.join(self.root, "testing" if self.split == "test" else "training")
         self.folder = folder
         self.ids = read_image_set(os.path.join(self.root, "ImageSets", f"{self.split}.txt"))
@@ -163,7 +179,9 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         calib = read_kitti_calib(self._path("calib", fid, "txt"))
         image_shape = None
         if self.fov_crop or self.load_image:
-            image_shape = image_size_of(self._path("image_2", fid, "png"))
+            image = self._path("image_2", fid, "png")
+            image_shape = image_size_of(image)
+            check_image_size(image, image_shape[::-1], calib["P2"][:2, 2])
         anno = None if self.mode == "test" else read_label(self._path("label_2", fid, "txt"))
         return {"frame_id": fid, "velodyne": velo, "calib": calib, "image_shape": image_shape,
                 "anno": anno}
@@ -172,29 +190,52 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         return len(self.frames)
 
     def load_points(self, index):
-        """Points float32 [N, 4] of frame ``index``, FOV-cropped when ``fov_crop``."""
+        """Points float32 [N, 4] of frame ``index``, FOV-cropped when ``fov_crop``.
+
+        DataError (naming the scan and its calib) when the camera is used (``fov_crop`` or
+        ``load_image``) and no point projects into the image: a wrong calibration would
+        otherwise give an empty frame or a fusion model without image features."""
         frame = self.frames[index]
         points = read_scan(frame["velodyne"])
-        if self.fov_crop:
-            points = points[fov_mask(points, frame["calib"], frame["image_shape"])]
+        if self.fov_crop or self.load_image:
+            inside = fov_mask(points, frame["calib"], frame["image_shape"])
+            if not inside.any():
+                raise DataError(f"{frame['velodyne']}: no point projects into the camera image "
+                                f"{self._path('image_2', frame['frame_id'], 'png')} (check "
+                                f"P2 / R0_rect / Tr_velo_to_cam in "
+                                f"{self._path('calib', frame['frame_id'], 'txt')})")
+            if self.fov_crop:
+                points = points[inside]
         return points
 
-    def _load_image(self, frame, flip, meta):
+    def read_image(self, frame):
+        """uint8 RGB [H, W, 3] of a frame's ``image_2``; DataError naming the file when it is
+        unreadable or its size changed since the dataset was indexed."""
         from PIL import Image
         path = self._path("image_2", frame["frame_id"], "png")
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            w0, h0 = img.size
-            if self.image_size is not None and self.image_size != (w0, h0):
-                img = img.resize(self.image_size, Image.BILINEAR)
-            rgb = np.asarray(img, dtype=np.float32)
-        if flip:
-            rgb = rgb[:, ::-1]
-        image = rgb[:, :, ::-1].transpose(2, 0, 1)                          # BGR [3, H, W]
-        image = (image - self.image_mean) / self.image_std
-        meta.update(img_shape=(rgb.shape[0], rgb.shape[1]), flip=bool(flip),
-                    scale_factor=(rgb.shape[1] / w0, rgb.shape[0] / h0))
-        return np.ascontiguousarray(image, dtype=np.float32)
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except OSError as err:
+            raise DataError(f"{path}: cannot read the image ({err}); expected a PNG") from None
+        if rgb.shape[:2] != tuple(frame["image_shape"]):
+            raise DataError(f"{path}: image is {rgb.shape[1]} x {rgb.shape[0]} pixels but was "
+                            f"{frame['image_shape'][1]} x {frame['image_shape'][0]} when the "
+                            f"dataset was indexed (file changed during the run?)")
+        return rgb
+
+    def _image_input(self, rgb, flip, rng, meta):
+        """Network image BGR float32 [3, H, W] (+ image metas) of a uint8 RGB image."""
+        image, img_meta = self.image_pipeline(rgb, flip, rng)
+        meta.update(img_meta)
+        return image
+
+    def image_of(self, index, flip=False):
+        """The camera image of frame ``index`` as the model sees it in evaluation (BGR,
+        resized at the test scale, normalised, padded, float32 [3, H, W], mirrored with
+        ``flip``) and its meta entries (ori_shape, img_shape, pad_shape, scale_factor, flip)."""
+        meta = {}
+        return self._image_input(self.read_image(self.frames[index]), flip, None, meta), meta
 
     def __getitem__(self, index):
         frame = self.frames[index]
@@ -207,9 +248,14 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
         record = []
         train = self.mode == "train"
         rng = self._rng(index)
+        rgb = self.read_image(frame) if self.load_image else None
         if train and self.sampler is not None:
-            points, boxes, labels = self.sampler(points, boxes, labels, self.class_names, rng,
-                                                 record)
+            if rgb is not None and self.sampler.paste_image:
+                points, boxes, labels, rgb = self.sampler.paste_with_image(
+                    points, boxes, labels, self.class_names, rng, record, rgb, frame["calib"])
+            else:
+                points, boxes, labels = self.sampler(points, boxes, labels, self.class_names,
+                                                     rng, record)
         if train and self.object_noise is not None:
             points, boxes = self.object_noise(points, boxes, rng, record)
         if train and self.augment is not None:
@@ -236,8 +282,8 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
                   "gt_boxes": np.asarray(boxes[keep], dtype=np.float32).reshape(-1, 7),
                   "gt_labels": labels[keep].astype(np.int64),
                   "anno": {} if anno is None else anno, "meta": meta}
-        if self.load_image:
-            sample["image"] = self._load_image(frame, meta["pcd_horizontal_flip"], meta)
+        if rgb is not None:                                  # draws after every point draw
+            sample["image"] = self._image_input(rgb, meta["pcd_horizontal_flip"], rng, meta)
         return sample
 
     @staticmethod
