@@ -1,5 +1,7 @@
-"""``tools/predict.py`` for 3-D detectors (SECOND): KITTI object frames in, per frame a KITTI
-``label_2`` file with scores, a bird's-eye-view PNG and a camera PNG with the projected boxes.
+"""``tools/predict.py`` for 3-D detectors (SECOND, MVX-Net): KITTI object frames in, per frame a
+KITTI ``label_2`` file with scores, a bird's-eye-view PNG and a camera PNG with the projected
+boxes. Fusion models (MVX-Net and the fusion zoo) also get the camera image (resized and
+normalised as ``val_dataset`` says: :func:`camera_input`) and the calibration.
 
 Input: a KITTI object root (its ``training`` folder is used; ``testing`` if there is no
 ``training``), a split folder holding ``velodyne/``, ``calib/`` and ``image_2/``, or one
@@ -20,10 +22,12 @@ from ..boxes3d import BOX_EDGES, camera_box_corners, project_to_image
 from ..datasets.errors import DataError
 from ..datasets.kitti_calib import fov_mask, read_kitti_calib
 from ..datasets.kitti_label import write_label
+from ..datasets.kitti_object import MVX_IMAGE_MEAN
 from ..metrics.kitti_metric import bev_boxes_picture, detections_to_kitti_anno
 
 __all__ = ["resolve_frames", "read_frame", "camera_picture", "predict_detection",
-           "write_frame_outputs", "class_names_of"]
+           "write_frame_outputs", "class_names_of", "image_settings", "camera_input",
+           "model_inputs", "point_cloud_range_of"]
 
 _COLORS = {"Car": (255, 60, 60), "Pedestrian": (60, 200, 255), "Cyclist": (255, 200, 0)}
 
@@ -100,6 +104,53 @@ def class_names_of(cfg):
     return ["Pedestrian", "Cyclist", "Car"]
 
 
+def image_settings(cfg):
+    """The camera input settings of ``val_dataset`` (else ``train_dataset``): ``image_size``
+    (W, H) or None, ``image_mean`` and ``image_std`` (BGR), as ``KittiObject`` reads them."""
+    data = cfg.get("val_dataset") or cfg.get("train_dataset") or {}
+    size = data.get("image_size")
+    return {"image_size": None if size is None else [int(size[0]), int(size[1])],
+            "image_mean": [float(v) for v in data.get("image_mean", MVX_IMAGE_MEAN)],
+            "image_std": [float(v) for v in data.get("image_std", (1.0, 1.0, 1.0))]}
+
+
+def camera_input(image, calib, settings):
+    """One frame's camera input as ``KittiObject(load_image=True)`` builds it in evaluation
+    (no flip): uint8 RGB [H0, W0, 3] -> (BGR float32 [3, H, W] resized to ``image_size``
+    (bilinear) minus mean over std, meta dict with ``calib``, ``img_shape``, ``scale_factor``,
+    ``flip`` False and no augmentation)."""
+    img = Image.fromarray(np.asarray(image, np.uint8))
+    w0, h0 = img.size
+    size = settings.get("image_size")
+    if size is not None and tuple(size) != (w0, h0):
+        img = img.resize(tuple(int(v) for v in size), Image.BILINEAR)
+    rgb = np.asarray(img, dtype=np.float32)
+    bgr = rgb[:, :, ::-1].transpose(2, 0, 1)                                 # [3, H, W]
+    mean = np.asarray(settings["image_mean"], np.float32).reshape(3, 1, 1)
+    std = np.asarray(settings["image_std"], np.float32).reshape(3, 1, 1)
+    meta = {"calib": calib, "augmentation": [], "flip": False,
+            "img_shape": (rgb.shape[0], rgb.shape[1]),
+            "scale_factor": (rgb.shape[1] / w0, rgb.shape[0] / h0)}
+    return np.ascontiguousarray((bgr - mean) / std, dtype=np.float32), meta
+
+
+def model_inputs(model, points, calib, image, settings):
+    """Keyword arguments of ``model`` for one frame: ``points`` (SECOND) plus ``images`` and
+    ``metas`` when the model fuses the camera (``fusion_layers()`` not empty)."""
+    inputs = {"points": [paddle.to_tensor(points)]}
+    fusion = getattr(model, "fusion_layers", None)
+    if fusion is not None and fusion():
+        img, meta = camera_input(image, calib, settings)
+        inputs.update(images=paddle.to_tensor(img[None]), metas=[meta])
+    return inputs
+
+
+def point_cloud_range_of(model):
+    """The detector's point cloud range (SECOND: its voxelizer's; MVX-Net: its own)."""
+    voxelizer = getattr(model, "voxelizer", None)
+    return voxelizer.point_cloud_range if voxelizer is not None else model.point_cloud_range
+
+
 def write_frame_outputs(save_dir, frame_id, points, image, calib, det, class_names, pc_range):
     """Write ``label_2/<id>.txt`` (with scores), ``bev/<id>.png`` and ``camera/<id>.png`` for
     one frame's detections (LiDAR ``boxes_3d``, ``scores_3d``, ``labels_3d``); returns the
@@ -124,13 +175,14 @@ def predict_detection(model, cfg, split, frame_ids, save_dir, progress=True):
         dict: ``frames``, ``boxes`` (written), ``seconds``, ``label_dir``.
     """
     names = class_names_of(cfg)
+    settings = image_settings(cfg)
     start, total = time.time(), 0
     for frame_id in tqdm(frame_ids, desc="predict", disable=not progress, mininterval=2):
         points, calib, image = read_frame(split, frame_id)
         with paddle.no_grad():
-            det = model([paddle.to_tensor(points)])["detections"][0]
+            det = model(**model_inputs(model, points, calib, image, settings))["detections"][0]
         anno = write_frame_outputs(save_dir, frame_id, points, image, calib, det, names,
-                                   model.voxelizer.point_cloud_range)
+                                   point_cloud_range_of(model))
         total += len(anno["name"])
     return {"frames": len(frame_ids), "boxes": total, "seconds": time.time() - start,
             "label_dir": os.path.join(save_dir, "label_2")}

@@ -51,6 +51,10 @@ FAMILIES = {
     # (apis/det_export.py), prediction writes KITTI label_2 files (apis/det_predict.py)
     "detection": Family(name="detection", input_name="points", channels=4,
                         output="cls_score"),
+    # camera + LiDAR 3-D detection (MVX-Net and the fusion zoo): export writes two graphs, the
+    # front one with the dynamic scatter inside (apis/mvx_export.py); predict as detection
+    "fusion_detection": Family(name="fusion_detection", input_name="points", channels=4,
+                               output="cls_score"),
 }
 
 # model.type -> family name
@@ -61,6 +65,7 @@ MODEL_FAMILIES = {
     "TwoDPASS": "point",
     "EventVPR": "event",
     "SECOND": "detection",
+    "DynamicMVXFasterRCNN": "fusion_detection",
 }
 
 # val_dataset.type -> family name (used when model.type is not listed above)
