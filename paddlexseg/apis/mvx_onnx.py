@@ -50,7 +50,16 @@ def _try_front(save_dir, info, opset):
     if run.returncode == 0 and os.path.isfile(path):
         return path, None
     import paddle2onnx
-    return None, FRONT_ONNX_ERROR.format(version=paddle2onnx.__version__)
+    text = run.stdout + run.stderr
+    with open(os.path.join(save_dir, front["model"]), "r", encoding="utf-8") as f:
+        has_segment_pool = "segment_pool" in f.read()
+    if has_segment_pool and "unsupported operators" in text:
+        return None, FRONT_ONNX_ERROR.format(version=paddle2onnx.__version__)
+    lines = [line for line in text.splitlines() if line.strip()]
+    return None, (f"front.json was not converted to ONNX (paddle2onnx "
+                  f"{paddle2onnx.__version__}, exit code {run.returncode}: "
+                  f"{lines[-1] if lines else 'no output'}); run the front with Paddle Inference "
+                  f"(deploy/python/infer_det.py); model.onnx holds the dense part")
 
 
 def convert_fusion_to_onnx(save_dir, opset=None):
