@@ -23,7 +23,8 @@ class Family:
 
     Attributes:
         name: ``range`` (LiDAR range images), ``image`` (camera images), ``point``
-            (LiDAR point clouds, per-point logits) or ``detection`` (LiDAR 3-D boxes).
+            (LiDAR point clouds, per-point logits), ``detection`` (LiDAR 3-D boxes) or
+            ``fusion_detection`` (camera + LiDAR 3-D boxes, MVX-Net).
         input_name: the model's ``forward`` argument (also the exported input's name).
         channels: input channels (5: range, x, y, z, remission; 3: RGB; 4: x, y, z, remission).
         output: the model output holding the class scores ([B, C, H, W]; point: [N, C]).

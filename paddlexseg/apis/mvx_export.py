@@ -37,7 +37,8 @@ from ..registry import ConfigError
 from .det_predict import class_names_of, image_settings
 
 __all__ = ["FusionFront", "FusionDense", "export_blockers", "export_fusion_detector",
-           "bev_image_levels", "graph_sample_grid", "graph_voxelize", "SPARSE_PARAMS", "FRONT", "DENSE_OUTPUTS"]
+           "bev_image_levels", "graph_sample_grid", "graph_voxelize", "SPARSE_PARAMS", "FRONT",
+           "DENSE_OUTPUTS"]
 
 SPARSE_PARAMS = "sparse_encoder.pdparams"
 FRONT = "front"
