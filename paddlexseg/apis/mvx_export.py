@@ -7,7 +7,7 @@
     @ Tr_velo_to_cam``) and ``img_meta`` [2] float64 (image scale factor sx, sy).
     Inside: dynamic voxelization (points outside the range dropped), the image backbone + FPN,
     the projection of every point into the padded image, the DynamicVFE layers with the
-    fusion layer (PointFusion, LIFusion) and every dynamic scatter (mmcv ``DynamicScatter``:
+    fusion layer (PointFusion, LIFusion, LearnableAlign) and every dynamic scatter (mmcv ``DynamicScatter``:
     :func:`paddlexseg.ops.dynamic_scatter.dynamic_scatter_graph`, unique voxels by sort +
     ``cumsum`` and sorted-segment max / mean), so the scatter mmdeploy could not export
     (mmdeploy issue 2460) is part of the program.
@@ -31,8 +31,7 @@ import yaml
 from ..engine import builder
 from ..engine.checkpoint import load_model_weights
 from ..engine.logging import get_logger
-from ..ops.dynamic_scatter import GRAPH_COORD_LIMIT
-from ..ops.voxelize import voxel_grid_shape
+from ..ops.dynamic_scatter import GRAPH_COORD_LIMIT, dynamic_voxelize
 from ..registry import ConfigError
 from .det_predict import class_names_of, image_settings
 
@@ -45,16 +44,12 @@ FRONT = "front"
 DENSE_OUTPUTS = ("cls_score", "bbox_pred", "dir_cls_pred")
 _MIN_DEPTH = 1e-5  # paddlexseg.models.fusion.projection
 
-# fusion modules (type -> why it has no graph form); everything else listed in _GRAPH_OK exports
-_NO_GRAPH = {
-    "LearnableAlign": "its per-voxel softmax finds the voxels with unique_rows and the eager "
-                      "segment reductions (voxel count read on the host); no graph form yet",
-}
+# fusion modules checked for export (their forward traces; LearnableAlign has a graph branch)
 _ALIGNED_WHY = ("aligned: true lifts image features to the BEV grid by binning the points per "
                 "frame in NumPy (fusion/bev_common.py lift_to_bev), which has no graph form; "
                 "use aligned: false or predict with tools/predict.py")
-_GRAPH_OK = {"PointFusion", "LIFusion", "GraphBEVFusion", "PreFusionCat", "ChannelExchange",
-             "GetGraphPearson", "FusionNN", "FusionSummation", "FusionGNN", "FusionNeck"}
+_GRAPH_OK = {"PointFusion", "LIFusion", "LearnableAlign", "GraphBEVFusion", "PreFusionCat",
+             "ChannelExchange", "GetGraphPearson", "FusionNN", "FusionSummation", "FusionGNN", "FusionNeck"}
 
 
 def export_blockers(model):
@@ -69,9 +64,7 @@ def export_blockers(model):
         for name, sub in root.named_sublayers(include_self=True):
             kind = type(sub).__name__
             where = f"{path}.{name}" if name else path
-            if kind in _NO_GRAPH:
-                found.append((where, kind, _NO_GRAPH[kind]))
-            elif getattr(sub, "aligned", False):
+            if getattr(sub, "aligned", False):
                 found.append((where, kind, _ALIGNED_WHY))
             elif not name and kind not in _GRAPH_OK:
                 found.append((where, kind, "it is not in the list of modules checked for "
@@ -93,19 +86,15 @@ def bev_image_levels(model):
 
 
 def graph_voxelize(points, voxel_size, point_cloud_range):
-    """:func:`paddlexseg.ops.dynamic_scatter.dynamic_voxelize` (float32 floor, as the eager
-    Paddle path) in graph ops, keeping the points inside the grid only.
+    """:func:`paddlexseg.ops.dynamic_scatter.dynamic_voxelize` (its graph form) keeping the
+    points inside the grid only, as ``DynamicMVXFasterRCNN.voxelize`` does for one frame.
 
     Returns:
         (kept points [K, C], coors int32 [K, 4] (0, z, y, x)).
     """
-    grid_xyz = [int(v) for v in voxel_grid_shape(voxel_size, point_cloud_range)[::-1]]
-    low = paddle.to_tensor([float(v) for v in point_cloud_range[:3]], "float32")
-    size = paddle.to_tensor([float(v) for v in voxel_size], "float32")
-    coords = paddle.floor((points[:, :3] - low) / size).astype("int64")           # [N, 3]
-    inside = paddle.logical_and(coords >= 0, coords < paddle.to_tensor(grid_xyz, "int64"))
-    idx = paddle.nonzero(inside.all(axis=1)).flatten()
-    zyx = paddle.flip(paddle.gather(coords, idx), axis=[1]).astype("int32")
+    coords = dynamic_voxelize(points, voxel_size, point_cloud_range)            # [N, 3]
+    idx = paddle.nonzero((coords >= 0).all(axis=1)).flatten()
+    zyx = paddle.gather(coords, idx)
     return (paddle.gather(points, idx),
             paddle.concat([paddle.zeros_like(zyx[:, :1]), zyx], axis=1))
 

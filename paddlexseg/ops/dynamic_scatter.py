@@ -16,13 +16,14 @@ same scatter is built from graph ops only (:func:`dynamic_scatter_graph`): one i
 row, a stable ``argsort``, the sorted segment ids by ``cumsum`` and Paddle's sorted-segment
 reductions (``paddle.geometric.segment_max / segment_mean / segment_sum``), so the exported
 program needs no host round trip. There every coordinate must lie in ``[0, 2**15)``.
+``dynamic_voxelize`` has a graph form too.
 """
 import paddle
 
 from paddlexseg.ops._common import check_index_tensor
 from paddlexseg.ops.segment import scatter_max, scatter_mean, scatter_sum
 from paddlexseg.ops.unique import unique_rows
-from paddlexseg.ops.voxelize import points_to_voxel_coords
+from paddlexseg.ops.voxelize import points_to_voxel_coords, voxel_grid_shape
 
 __all__ = ["dynamic_voxelize", "batch_dynamic_voxelize", "dynamic_scatter", "DynamicScatter",
            "dynamic_scatter_graph", "GRAPH_COORD_LIMIT"]
@@ -43,8 +44,22 @@ def dynamic_voxelize(points, voxel_size, point_cloud_range):
         int32 [N, 3] (z, y, x) voxel coordinates, ``-1`` rows for points outside the range,
         same kind as ``points``.
     """
+    if not paddle.in_dynamic_mode():  # being traced for export
+        return _dynamic_voxelize_graph(points, voxel_size, point_cloud_range)
     coords, _ = points_to_voxel_coords(points, voxel_size, point_cloud_range)
     return coords
+
+
+def _dynamic_voxelize_graph(points, voxel_size, point_cloud_range):
+    """:func:`dynamic_voxelize` of a graph value (float32 floor, as the eager Paddle path)."""
+    grid_xyz = [int(v) for v in voxel_grid_shape(voxel_size, point_cloud_range)[::-1]]
+    low = paddle.to_tensor([float(v) for v in point_cloud_range[:3]], "float32")
+    size = paddle.to_tensor([float(v) for v in voxel_size], "float32")
+    coords = paddle.floor((points[:, :3] - low) / size).astype("int64")        # [N, 3] x, y, z
+    inside = paddle.logical_and(coords >= 0, coords < paddle.to_tensor(grid_xyz, "int64"))
+    zyx = paddle.flip(coords, axis=[1])
+    zyx = paddle.where(inside.all(axis=1, keepdim=True), zyx, paddle.full_like(zyx, -1))
+    return zyx.astype("int32")
 
 
 def batch_dynamic_voxelize(points_list, voxel_size, point_cloud_range):

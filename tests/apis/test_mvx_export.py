@@ -126,8 +126,41 @@ def test_onnx_dense_part_equals_paddle_and_front_error_is_named(exported):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
 
 
+def test_learnable_align_graph_form_equals_eager():
+    """LearnableAlign's traced branch (graph dynamic scatter) equals its eager forward, points
+    outside its own range (their frame's extra voxel) included."""
+    from paddlexseg.models.fusion.learnable_align import LearnableAlign
+
+    class Wrap(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.la = LearnableAlign(img_channels=8, pts_channels=16, out_channels=16,
+                                     embed_channels=8, img_levels=[0], voxel_size=[0.5] * 3,
+                                     point_cloud_range=[0, -2, -3, 4, 2, 1])
+
+        def forward(self, img, pts, feats, grid):
+            return self.la([img], [pts], feats, [{"sample_grid": grid}], (16, 24))
+
+    paddle.seed(0)
+    rng = np.random.default_rng(1)
+    pts = rng.uniform([-1, -3, -3, 0], [5, 3, 1, 1], (300, 4)).astype(np.float32)  # some out
+    args = [paddle.to_tensor(a) for a in (rng.standard_normal((1, 8, 16, 24)), pts,
+                                          rng.standard_normal((300, 16)),
+                                          rng.uniform(-1.2, 1.2, (300, 2)))]
+    args = [a.astype("float32") for a in args]
+    layer = Wrap()
+    layer.eval()
+    with paddle.no_grad():
+        ref = layer(*args).numpy()
+    specs = [paddle.static.InputSpec([1, 8, 16, 24], "float32"),
+             paddle.static.InputSpec([None, 4], "float32"),
+             paddle.static.InputSpec([None, 16], "float32"),
+             paddle.static.InputSpec([None, 2], "float32")]
+    got = paddle.jit.to_static(layer, input_spec=specs, full_graph=True)(*args).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name,where", [
-    ("LearnableAlign", "model.pts_voxel_encoder.fusion_layer"),
     ("GraphBEVFusion-FusionGNN-aligned", "model.bev_fusion.pre_fusion")])
 def test_modules_without_graph_form_are_named(name, where, tmp_path):
     cfg = variant_cfg(name)

@@ -161,9 +161,9 @@ def test_val_predict_export_infer(weights, synthetic_kitti3d):
 
 
 def test_export_names_the_module_it_cannot_export(synthetic_kitti3d, tmp_path):
-    """(the aligned BEV lifting is refused the same way: tests/apis/test_mvx_export.py)"""
-    cfg = tiny_mvx_tools_cfg(synthetic_kitti3d, tmp_path, "learnable-align")
-    module = "LearnableAlign"
+    """graph-gnn-aligned: PreFusionCat lifts the image to BEV through NumPy point binning."""
+    cfg = tiny_mvx_tools_cfg(synthetic_kitti3d, tmp_path, "graph-gnn-aligned")
+    module = "PreFusionCat"
     run = subprocess.run([sys.executable, os.path.join(REPO, "tools/export.py"), "--config",
                           cfg, "--save_dir", str(tmp_path / "export")],
                          capture_output=True, text=True, cwd=REPO,
