@@ -14,33 +14,14 @@ from ..models.fusion.projection import lidar2img
 from ..ops.voxelize import points_to_voxel_coords
 from ..registry import MODELS
 from .det_predict import camera_input
+from .inference import create_predictor, run_predictor
 
-__all__ = ["FusionRunner", "create_predictor", "run_predictor"]
-
-
-def create_predictor(program, params, device="cpu", threads=2):
-    """A Paddle Inference predictor of one saved program (CPU: oneDNN off, as infer_det)."""
-    from paddle import inference
-    config = inference.Config(program, params)
-    if device == "gpu":
-        config.enable_use_gpu(256, 0)
-    else:
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(int(threads))
-        config.disable_onednn()
-    config.disable_glog_info()
-    return inference.create_predictor(config)
+__all__ = ["FusionRunner", "run_named"]
 
 
-def run_predictor(predictor, feeds):
+def run_named(predictor, feeds):
     """feeds {input name: array} -> list of output arrays (the program's output order)."""
-    for name in predictor.get_input_names():
-        handle = predictor.get_input_handle(name)
-        value = np.ascontiguousarray(feeds[name])
-        handle.reshape(list(value.shape))
-        handle.copy_from_cpu(value)
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    return run_predictor(predictor, [feeds[n] for n in predictor.get_input_names()])
 
 
 class FusionRunner:
@@ -54,9 +35,11 @@ class FusionRunner:
         self.model.eval()
         front = info["front"]
         self.front = create_predictor(os.path.join(folder, front["model"]),
-                                      os.path.join(folder, front["params"]), device, threads)
+                                      os.path.join(folder, front["params"]), device, threads,
+                                      onednn=False)
         self.dense = create_predictor(os.path.join(folder, info["model"]),
-                                      os.path.join(folder, info["params"]), device, threads)
+                                      os.path.join(folder, info["params"]), device, threads,
+                                      onednn=False)
         self.front_outputs = list(front["output_names"])
         self.dense_inputs = list(info["dense_input_names"])
         self.image_shape = tuple(info["image_shape"])
@@ -89,11 +72,11 @@ class FusionRunner:
         feeds = {"points": np.asarray(points, np.float32), "image": img,
                  "lidar2img": lidar2img(calib),
                  "img_meta": np.asarray(meta["scale_factor"], np.float64)}
-        outs = dict(zip(self.front_outputs, run_predictor(self.front, feeds)))
+        outs = dict(zip(self.front_outputs, run_named(self.front, feeds)))
         bev = m.pts_middle_encoder(paddle.to_tensor(outs["voxel_feats"]),
                                    paddle.to_tensor(outs["voxel_coors"]), 1)
         dense_feeds = dict(outs, spatial_features=bev.numpy())
-        maps = run_predictor(self.dense, {k: dense_feeds[k] for k in self.dense_inputs})
+        maps = run_named(self.dense, {k: dense_feeds[k] for k in self.dense_inputs})
         out = {k: paddle.to_tensor(v) for k, v in zip(("cls_score", "bbox_pred",
                                                        "dir_cls_pred"), maps)}
         out["anchors"] = m.pts_bbox_head.get_anchors(*out["cls_score"].shape[2:])

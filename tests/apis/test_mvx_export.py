@@ -19,7 +19,7 @@ from test_mvxnet import IMG_H, IMG_W, tiny_calib, tiny_mvx_cfg  # noqa: E402
 
 from paddlexseg.apis.det_predict import image_settings, model_inputs  # noqa: E402
 from paddlexseg.apis.export import export_model  # noqa: E402
-from paddlexseg.apis.mvx_deploy import FusionRunner, run_predictor  # noqa: E402
+from paddlexseg.apis.mvx_deploy import FusionRunner, run_named  # noqa: E402
 from paddlexseg.apis.mvx_export import export_blockers, export_fusion_detector  # noqa: E402
 from paddlexseg.engine.builder import build_model  # noqa: E402
 from paddlexseg.models.fusion.projection import lidar2img  # noqa: E402
@@ -86,7 +86,7 @@ def test_exported_programs_equal_dygraph(exported):
         voxel_feats, voxel_coors = model.pts_voxel_encoder(feats, coors, kept, use,
                                                            inputs["metas"], pad)
     img, meta = runner.camera(image, calib)
-    front = dict(zip(runner.front_outputs, run_predictor(runner.front, {
+    front = dict(zip(runner.front_outputs, run_named(runner.front, {
         "points": pts, "image": img, "lidar2img": lidar2img(calib),
         "img_meta": np.asarray(meta["scale_factor"], np.float64)})))
     np.testing.assert_array_equal(front["voxel_coors"], voxel_coors.numpy())
@@ -95,7 +95,7 @@ def test_exported_programs_equal_dygraph(exported):
         bev = runner.model.pts_middle_encoder(paddle.to_tensor(front["voxel_feats"]),
                                               paddle.to_tensor(front["voxel_coors"]), 1)
     feeds = dict(front, spatial_features=bev.numpy())
-    maps = run_predictor(runner.dense, {k: feeds[k] for k in runner.dense_inputs})
+    maps = run_named(runner.dense, {k: feeds[k] for k in runner.dense_inputs})
     for key, got in zip(("cls_score", "bbox_pred", "dir_cls_pred"), maps):
         _close(got, ref[key].numpy())
     det, want = runner(pts, calib, image), ref["detections"][0]
@@ -120,7 +120,7 @@ def test_onnx_dense_part_equals_paddle_and_front_error_is_named(exported):
                                    providers=["CPUExecutionProvider"])
     got = session.run(section["output_names"], feeds)
     runner = FusionRunner(save, info)
-    ref = run_predictor(runner.dense, feeds)
+    ref = run_named(runner.dense, feeds)
     assert len(got) == 3
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
