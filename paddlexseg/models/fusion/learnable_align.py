@@ -92,10 +92,11 @@ class LearnableAlign(PointFusionLayer):
         voxels and reductions by :func:`~paddlexseg.ops.dynamic_scatter.dynamic_scatter`'s
         graph form (same voxels in the same order: coordinates shifted by +1 so that points
         outside this module's range form their frame's own voxel, as in ``_voxel_ids``)."""
-        coors = paddle.concat([paddle.concat([paddle.zeros_like(c[:, :1]) + b, c + 1], axis=1)
-                               for b, c in enumerate(
-                                   dynamic_voxelize(p, self.voxel_size, self.point_cloud_range)
-                                   for p in points)], axis=0)                  # [N, 4]
+        rows = []
+        for b, pts in enumerate(points):
+            c = dynamic_voxelize(pts, self.voxel_size, self.point_cloud_range) + 1   # >= 0
+            rows.append(paddle.concat([paddle.zeros_like(c[:, :1]) + b, c], axis=1))
+        coors = paddle.concat(rows, axis=0)                                       # [N, 4]
         voxel, _, seg, _ = dynamic_scatter(pts_feats, coors, "max", return_map=True)
         q = paddle.gather(self.q_embedding(voxel), seg)                           # [N, d]
         k, v = self.k_embedding(img), self.v_embedding(img)
