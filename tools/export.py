@@ -30,7 +30,8 @@ def export_parser():
                    help="op appended to the logits (default: the config's export.output_op, "
                         "else argmax)")
     p.add_argument("--input_shape", nargs=2, type=int, default=None, metavar=("H", "W"),
-                   help="spatial input size (default: the projection H W for range models)")
+                   help="spatial input size (default: the projection H W for range models; "
+                        "MVX-Net: the camera image size, default val_dataset.image_size)")
     # --- ONNX (issue 20) ---
     p.add_argument("--format", choices=("paddle", "onnx"), default="paddle",
                    help="paddle: Paddle Inference files; onnx: the same plus model.onnx "

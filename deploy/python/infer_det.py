@@ -1,4 +1,5 @@
-"""Run a 3-D detector exported by ``tools/export.py`` (``family: detection``, SECOND)::
+"""Run a 3-D detector exported by ``tools/export.py`` (``family: detection``, SECOND, or
+``family: fusion_detection``, MVX-Net and the fusion zoo)::
 
     python deploy/python/infer_det.py --config output/export --input KITTI_ROOT_SPLIT_OR_BIN \
         --save_dir output/infer_det
@@ -11,6 +12,11 @@ voxelization, the mean VFE and the sparse 3-D encoder (weights from
 ``sparse_encoder.pdparams``, model settings from ``deploy.yaml``'s ``model_config``), then the
 anchors, box decoding and per-class rotated NMS. It writes the same ``label_2/``, ``bev/`` and
 ``camera/`` outputs as ``tools/predict.py``.
+
+MVX-Net exports (:mod:`paddlexseg.apis.mvx_export`) have two programs: ``front`` (points, the
+camera image and its projection -> voxel features; voxelization, image branch, fusion and the
+dynamic scatter inside) and ``model`` (BEV map -> head maps); the sparse encoder, decoding and
+NMS run here (:class:`paddlexseg.apis.mvx_deploy.FusionRunner`).
 """
 import argparse
 import os
@@ -25,13 +31,14 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from paddlexseg import load_all  # noqa: E402
-from paddlexseg.apis.det_predict import (read_frame, resolve_frames,  # noqa: E402
-                                         write_frame_outputs)
+from paddlexseg.apis.det_predict import (point_cloud_range_of, read_frame,  # noqa: E402
+                                         resolve_frames, write_frame_outputs)
 from paddlexseg.registry import MODELS, ConfigError  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 _REQUIRED = ("family", "model", "params", "sparse_params", "input_shape", "output_names",
              "model_config", "class_names")
+_FAMILIES = ("detection", "fusion_detection")
 
 
 def load_deploy(path):
@@ -43,7 +50,10 @@ def load_deploy(path):
     with open(path, "r", encoding="utf-8") as f:
         info = (yaml.safe_load(f) or {}).get("Deploy") or {}
     missing = [k for k in _REQUIRED if k not in info]
-    if info.get("family") != "detection" or missing:
+    if info.get("family") == "fusion_detection":
+        missing += [k for k in ("front", "dense_input_names", "image_shape", "image")
+                    if k not in info]
+    if info.get("family") not in _FAMILIES or missing:
         raise ConfigError(f"{path}: not a detection export (family {info.get('family')!r}, "
                           f"missing {', '.join(missing) or '-'}); use deploy/python/infer.py "
                           f"for segmentation models")
@@ -91,6 +101,16 @@ class DetectionRunner:
         return self.model.predict_boxes(out)[0]
 
 
+def make_runner(folder, info, device="cpu", threads=2):
+    """(runner(points, calib, image, frame) -> detections dict, the host-side model)."""
+    if info["family"] == "fusion_detection":
+        from paddlexseg.apis.mvx_deploy import FusionRunner
+        fusion = FusionRunner(folder, info, device, threads)
+        return fusion, fusion.model
+    dense = DetectionRunner(folder, info, device, threads)
+    return (lambda points, calib, image, frame: dense(points)), dense.model
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Paddle Inference for exported 3-D detectors")
     p.add_argument("--config", required=True, help="deploy.yaml or the export folder")
@@ -105,13 +125,14 @@ def main(argv=None):
     folder, info = load_deploy(args.config)
     split, ids = resolve_frames(args.input)
     paddle.set_device(args.device)
-    runner = DetectionRunner(folder, info, args.device, args.threads)
+    runner, model = make_runner(folder, info, args.device, args.threads)
     start, boxes = time.time(), 0
-    pc_range = runner.model.voxelizer.point_cloud_range
+    pc_range = point_cloud_range_of(model)
     for frame_id in tqdm(ids, desc="infer", disable=args.no_progress, mininterval=2):
         points, calib, image = read_frame(split, frame_id)
-        anno = write_frame_outputs(args.save_dir, frame_id, points, image, calib,
-                                   runner(points), info["class_names"], pc_range)
+        det = runner(points, calib, image, f"image_2/{frame_id}.png")
+        anno = write_frame_outputs(args.save_dir, frame_id, points, image, calib, det,
+                                   info["class_names"], pc_range)
         boxes += len(anno["name"])
     print(f"wrote {len(ids)} label_2 files ({boxes} boxes) to {args.save_dir} in "
           f"{time.time() - start:.1f} s", flush=True)

@@ -1,5 +1,7 @@
-"""``tools/predict.py`` for 3-D detectors (SECOND): KITTI object frames in, per frame a KITTI
-``label_2`` file with scores, a bird's-eye-view PNG and a camera PNG with the projected boxes.
+"""``tools/predict.py`` for 3-D detectors (SECOND, MVX-Net): KITTI object frames in, per frame a
+KITTI ``label_2`` file with scores, a bird's-eye-view PNG and a camera PNG with the projected
+boxes. Fusion models (MVX-Net and the fusion zoo) also get the camera image (resized and
+normalised as ``val_dataset`` says: :func:`camera_input`) and the calibration.
 
 Input: a KITTI object root (its ``training`` folder is used; ``testing`` if there is no
 ``training``), a split folder holding ``velodyne/``, ``calib/`` and ``image_2/``, or one
@@ -20,10 +22,13 @@ from ..boxes3d import BOX_EDGES, camera_box_corners, project_to_image
 from ..datasets.errors import DataError
 from ..datasets.kitti_calib import fov_mask, read_kitti_calib
 from ..datasets.kitti_label import write_label
+from ..datasets.kitti_object import MVX_IMAGE_MEAN
 from ..metrics.kitti_metric import bev_boxes_picture, detections_to_kitti_anno
+from ..transforms.det_image import pipeline_from_dataset_config
 
 __all__ = ["resolve_frames", "read_frame", "camera_picture", "predict_detection",
-           "write_frame_outputs", "class_names_of"]
+           "write_frame_outputs", "class_names_of", "image_settings", "camera_input",
+           "model_inputs", "point_cloud_range_of"]
 
 _COLORS = {"Car": (255, 60, 60), "Pedestrian": (60, 200, 255), "Cyclist": (255, 200, 0)}
 
@@ -100,6 +105,48 @@ def class_names_of(cfg):
     return ["Pedestrian", "Cyclist", "Car"]
 
 
+def image_settings(cfg):
+    """The camera input settings of ``val_dataset`` (else ``train_dataset``), as ``KittiObject``
+    reads them: ``image_size`` (W, H) or None, ``image_resize`` (ImageResize arguments) or None,
+    ``image_pad_divisor``, ``image_mean`` and ``image_std`` (BGR)."""
+    data = cfg.get("val_dataset") or cfg.get("train_dataset") or {}
+    size = data.get("image_size")
+    return {"image_size": None if size is None else [int(size[0]), int(size[1])],
+            "image_resize": data.get("image_resize"),
+            "image_pad_divisor": data.get("image_pad_divisor"),
+            "image_mean": [float(v) for v in data.get("image_mean", MVX_IMAGE_MEAN)],
+            "image_std": [float(v) for v in data.get("image_std", (1.0, 1.0, 1.0))]}
+
+
+def camera_input(image, calib, settings):
+    """One frame's camera input exactly as ``KittiObject(load_image=True)`` builds it in
+    evaluation (the dataset's own pipeline, ``transforms.det_image``; no flip): uint8 RGB
+    [H0, W0, 3] -> (BGR float32 [3, H, W] resized at the test scale, minus mean over std,
+    padded; meta dict with ``calib``, ``ori_shape``, ``img_shape``, ``pad_shape``,
+    ``scale_factor``, ``flip`` False and no augmentation)."""
+    pipeline = pipeline_from_dataset_config(settings, default_mean=MVX_IMAGE_MEAN)
+    img, meta = pipeline(np.asarray(image, np.uint8), flip=False, rng=None)
+    meta.update(calib=calib, augmentation=[])
+    return img, meta
+
+
+def model_inputs(model, points, calib, image, settings):
+    """Keyword arguments of ``model`` for one frame: ``points`` (SECOND) plus ``images`` and
+    ``metas`` when the model fuses the camera (``fusion_layers()`` not empty)."""
+    inputs = {"points": [paddle.to_tensor(points)]}
+    fusion = getattr(model, "fusion_layers", None)
+    if fusion is not None and fusion():
+        img, meta = camera_input(image, calib, settings)
+        inputs.update(images=paddle.to_tensor(img[None]), metas=[meta])
+    return inputs
+
+
+def point_cloud_range_of(model):
+    """The detector's point cloud range (SECOND: its voxelizer's; MVX-Net: its own)."""
+    voxelizer = getattr(model, "voxelizer", None)
+    return voxelizer.point_cloud_range if voxelizer is not None else model.point_cloud_range
+
+
 def write_frame_outputs(save_dir, frame_id, points, image, calib, det, class_names, pc_range):
     """Write ``label_2/<id>.txt`` (with scores), ``bev/<id>.png`` and ``camera/<id>.png`` for
     one frame's detections (LiDAR ``boxes_3d``, ``scores_3d``, ``labels_3d``); returns the
@@ -124,13 +171,14 @@ def predict_detection(model, cfg, split, frame_ids, save_dir, progress=True):
         dict: ``frames``, ``boxes`` (written), ``seconds``, ``label_dir``.
     """
     names = class_names_of(cfg)
+    settings = image_settings(cfg)
     start, total = time.time(), 0
     for frame_id in tqdm(frame_ids, desc="predict", disable=not progress, mininterval=2):
         points, calib, image = read_frame(split, frame_id)
         with paddle.no_grad():
-            det = model([paddle.to_tensor(points)])["detections"][0]
+            det = model(**model_inputs(model, points, calib, image, settings))["detections"][0]
         anno = write_frame_outputs(save_dir, frame_id, points, image, calib, det, names,
-                                   model.voxelizer.point_cloud_range)
+                                   point_cloud_range_of(model))
         total += len(anno["name"])
     return {"frames": len(frame_ids), "boxes": total, "seconds": time.time() - start,
             "label_dir": os.path.join(save_dir, "label_2")}

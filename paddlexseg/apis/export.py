@@ -235,6 +235,19 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
     family = family_of(cfg)
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if family.name == "fusion_detection":  # MVX-Net: two graphs; see apis/mvx_export.py
+        from .mvx_export import export_fusion_detector
+        if output_op:
+            raise ConfigError("--output_op does not apply to 3-D detectors (the head maps are "
+                              "decoded on the host)")
+        if fmt == "onnx":
+            from .onnx_export import require_onnx
+            require_onnx()  # before the slow Paddle export
+        result = export_fusion_detector(cfg, model_path, save_dir, input_shape=input_shape)
+        if fmt == "onnx":
+            from .mvx_onnx import convert_fusion_to_onnx
+            result.update(convert_fusion_to_onnx(save_dir, opset))
+        return result
     if family.name == "detection":  # dense part only; see apis/det_export.py
         from .det_export import export_detector
         if output_op or input_shape:

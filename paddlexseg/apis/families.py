@@ -23,7 +23,8 @@ class Family:
 
     Attributes:
         name: ``range`` (LiDAR range images), ``image`` (camera images), ``point``
-            (LiDAR point clouds, per-point logits) or ``detection`` (LiDAR 3-D boxes).
+            (LiDAR point clouds, per-point logits), ``detection`` (LiDAR 3-D boxes) or
+            ``fusion_detection`` (camera + LiDAR 3-D boxes, MVX-Net).
         input_name: the model's ``forward`` argument (also the exported input's name).
         channels: input channels (5: range, x, y, z, remission; 3: RGB; 4: x, y, z, remission).
         output: the model output holding the class scores ([B, C, H, W]; point: [N, C]).
@@ -51,6 +52,10 @@ FAMILIES = {
     # (apis/det_export.py), prediction writes KITTI label_2 files (apis/det_predict.py)
     "detection": Family(name="detection", input_name="points", channels=4,
                         output="cls_score"),
+    # camera + LiDAR 3-D detection (MVX-Net and the fusion zoo): export writes two graphs, the
+    # front one with the dynamic scatter inside (apis/mvx_export.py); predict as detection
+    "fusion_detection": Family(name="fusion_detection", input_name="points", channels=4,
+                               output="cls_score"),
 }
 
 # model.type -> family name
@@ -61,6 +66,7 @@ MODEL_FAMILIES = {
     "TwoDPASS": "point",
     "EventVPR": "event",
     "SECOND": "detection",
+    "DynamicMVXFasterRCNN": "fusion_detection",
 }
 
 # val_dataset.type -> family name (used when model.type is not listed above)

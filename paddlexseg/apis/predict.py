@@ -115,7 +115,8 @@ def _run_detection(model, cfg, items, input_path, save_dir, use_knn, bev, sequen
 # family name -> (resolve the inputs before the model is built, predict)
 PREDICTORS = {"range": (_resolve_range, _run_range), "image": (_resolve_image, _run_image),
               "point": (_resolve_point, _run_point),
-              "detection": (_resolve_detection, _run_detection)}
+              "detection": (_resolve_detection, _run_detection),
+              "fusion_detection": (_resolve_detection, _run_detection)}
 
 
 def predict(cfg, model_path, input_path, save_dir, use_knn=None, bev=False, sequence=None,

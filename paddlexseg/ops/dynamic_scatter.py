@@ -10,17 +10,26 @@ lexicographically (``torch.unique(dim=0)``) and each voxel's feature is the max 
 its points. Built on :func:`paddlexseg.ops.unique.unique_rows` and the segment reductions of
 :mod:`paddlexseg.ops.segment`, so gradients are Paddle's: mean spreads ``grad / count``, max
 sends it to the first point holding the maximum (mmcv's traceback kernel picks the same one).
+
+Inside ``paddle.jit.to_static`` (an exported graph: MVX-Net's voxel encoder, issue 13) the
+same scatter is built from graph ops only (:func:`dynamic_scatter_graph`): one int64 key per
+row, a stable ``argsort``, the sorted segment ids by ``cumsum`` and Paddle's sorted-segment
+reductions (``paddle.geometric.segment_max / segment_mean / segment_sum``), so the exported
+program needs no host round trip. There every coordinate must lie in ``[0, 2**15)``.
+``dynamic_voxelize`` has a graph form too.
 """
 import paddle
 
 from paddlexseg.ops._common import check_index_tensor
 from paddlexseg.ops.segment import scatter_max, scatter_mean, scatter_sum
 from paddlexseg.ops.unique import unique_rows
-from paddlexseg.ops.voxelize import points_to_voxel_coords
+from paddlexseg.ops.voxelize import points_to_voxel_coords, voxel_grid_shape
 
-__all__ = ["dynamic_voxelize", "batch_dynamic_voxelize", "dynamic_scatter", "DynamicScatter"]
+__all__ = ["dynamic_voxelize", "batch_dynamic_voxelize", "dynamic_scatter", "DynamicScatter",
+           "dynamic_scatter_graph", "GRAPH_COORD_LIMIT"]
 
 _REDUCE = ("max", "mean", "sum")
+GRAPH_COORD_LIMIT = 1 << 15  # per column in the graph form: 4 columns -> keys below 2**60
 
 
 def dynamic_voxelize(points, voxel_size, point_cloud_range):
@@ -35,8 +44,22 @@ def dynamic_voxelize(points, voxel_size, point_cloud_range):
         int32 [N, 3] (z, y, x) voxel coordinates, ``-1`` rows for points outside the range,
         same kind as ``points``.
     """
+    if not paddle.in_dynamic_mode():  # being traced for export
+        return _dynamic_voxelize_graph(points, voxel_size, point_cloud_range)
     coords, _ = points_to_voxel_coords(points, voxel_size, point_cloud_range)
     return coords
+
+
+def _dynamic_voxelize_graph(points, voxel_size, point_cloud_range):
+    """:func:`dynamic_voxelize` of a graph value (float32 floor, as the eager Paddle path)."""
+    grid_xyz = [int(v) for v in voxel_grid_shape(voxel_size, point_cloud_range)[::-1]]
+    low = paddle.to_tensor([float(v) for v in point_cloud_range[:3]], "float32")
+    size = paddle.to_tensor([float(v) for v in voxel_size], "float32")
+    coords = paddle.floor((points[:, :3] - low) / size).astype("int64")        # [N, 3] x, y, z
+    inside = paddle.logical_and(coords >= 0, coords < paddle.to_tensor(grid_xyz, "int64"))
+    zyx = paddle.flip(coords, axis=[1])
+    zyx = paddle.where(inside.all(axis=1, keepdim=True), zyx, paddle.full_like(zyx, -1))
+    return zyx.astype("int32")
 
 
 def batch_dynamic_voxelize(points_list, voxel_size, point_cloud_range):
@@ -75,6 +98,8 @@ def dynamic_scatter(feats, coors, reduce_type="max", return_map=False):
     op = "dynamic_scatter"
     if reduce_type not in _REDUCE:
         raise ValueError(f"{op}: reduce_type must be one of {_REDUCE}, got {reduce_type!r}")
+    if not paddle.in_dynamic_mode():  # being traced for export (graph values, no host reads)
+        return dynamic_scatter_graph(feats, coors, reduce_type, return_map)
     if not isinstance(feats, paddle.Tensor) or feats.ndim != 2:
         raise ValueError(f"{op}: feats must be a [N, C] paddle.Tensor")
     check_index_tensor(coors, op, "coors")
@@ -104,6 +129,45 @@ def dynamic_scatter(feats, coors, reduce_type="max", return_map=False):
         return out
     point2voxel = paddle.scatter(paddle.full([num], -1, "int64"), kept, inverse)
     return out + (point2voxel, counts.astype("int32"))
+
+
+def dynamic_scatter_graph(feats, coors, reduce_type="max", return_map=False):
+    """:func:`dynamic_scatter` from static-graph ops only (no value read on the host).
+
+    Same arguments and results (voxels sorted lexicographically); used automatically when
+    ``dynamic_scatter`` is traced by ``paddle.jit.to_static``. Each coordinate column must lie
+    in ``[0, GRAPH_COORD_LIMIT)`` (negative rows are dropped as in eager mode); the graph needs
+    at least one valid row (the segment kernels reject empty input), which the exporters' deploy
+    runners check before running it.
+    """
+    feats_dtype = feats.dtype
+    valid = (coors >= 0).all(axis=1)                                        # [N]
+    kept = paddle.nonzero(valid).flatten()                                  # [K]
+    rows = paddle.gather(coors, kept).astype("int64")                       # [K, D]
+    key = rows[:, 0]
+    for col in range(1, coors.shape[1]):
+        key = key * GRAPH_COORD_LIMIT + rows[:, col]
+    order = paddle.argsort(key, stable=True)                                # [K]
+    sorted_key = paddle.gather(key, order)
+    new = paddle.concat([paddle.ones([1], "bool"), sorted_key[1:] != sorted_key[:-1]])
+    seg = paddle.cumsum(new.astype("int64")) - 1                            # [K] sorted ids
+    sorted_feats = paddle.gather(paddle.gather(feats, kept), order)         # [K, C]
+    if reduce_type == "max":
+        voxel_feats = paddle.geometric.segment_max(sorted_feats, seg)
+    elif reduce_type == "mean":
+        voxel_feats = paddle.geometric.segment_mean(sorted_feats, seg)
+    else:
+        voxel_feats = paddle.geometric.segment_sum(sorted_feats, seg)
+    starts = paddle.nonzero(new).flatten()                                  # [M]
+    voxel_coors = paddle.gather(rows, paddle.gather(order, starts)).astype("int32")
+    out = (voxel_feats.astype(feats_dtype), voxel_coors)
+    if not return_map:
+        return out
+    inverse = paddle.scatter(paddle.zeros_like(seg), order, seg)            # [K]
+    point2voxel = paddle.scatter(paddle.full_like(valid, -1, "int64"), kept, inverse)
+    ones = paddle.ones_like(sorted_key, "float32").unsqueeze(1)
+    counts = paddle.geometric.segment_sum(ones, seg).flatten().astype("int32")
+    return out + (point2voxel, counts)
 
 
 class DynamicScatter(paddle.nn.Layer):

@@ -22,7 +22,7 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
-from ...ops.dynamic_scatter import dynamic_voxelize
+from ...ops.dynamic_scatter import dynamic_scatter, dynamic_voxelize
 from ...ops.segment import scatter_max, scatter_sum
 from ...ops.unique import unique_rows
 from .base import FUSION_LAYERS, PointFusionLayer
@@ -74,6 +74,8 @@ class LearnableAlign(PointFusionLayer):
 
     def forward(self, img_feats, points, pts_feats, metas, pad_shape):
         img = sample_levels([img_feats[l] for l in self.img_levels], points, metas, pad_shape)
+        if not paddle.in_dynamic_mode():
+            return self._forward_graph(img, points, pts_feats)
         seg, num = _voxel_ids(points, self.voxel_size, self.point_cloud_range)
         voxel = scatter_max(pts_feats, seg, dim=0, dim_size=num)[0]                # [M, C]
         q = paddle.gather(self.q_embedding(voxel), seg)                           # [N, d]
@@ -82,5 +84,26 @@ class LearnableAlign(PointFusionLayer):
         if self.training and self.dropout > 0:
             att = F.dropout(att, self.dropout)
         z = self.c_proj(scatter_sum(att.unsqueeze(1) * v, seg, dim=0, dim_size=num))
+        out = self.fuse(paddle.concat([pts_feats, paddle.gather(z, seg)], axis=1))
+        return F.relu(out)
+
+    def _forward_graph(self, img, points, pts_feats):
+        """The attention of :meth:`forward` when traced for export (apis/mvx_export.py): the
+        voxels and reductions by :func:`~paddlexseg.ops.dynamic_scatter.dynamic_scatter`'s
+        graph form (same voxels in the same order: coordinates shifted by +1 so that points
+        outside this module's range form their frame's own voxel, as in ``_voxel_ids``)."""
+        rows = []
+        for b, pts in enumerate(points):
+            c = dynamic_voxelize(pts, self.voxel_size, self.point_cloud_range) + 1   # >= 0
+            rows.append(paddle.concat([paddle.zeros_like(c[:, :1]) + b, c], axis=1))
+        coors = paddle.concat(rows, axis=0)                                       # [N, 4]
+        voxel, _, seg, _ = dynamic_scatter(pts_feats, coors, "max", return_map=True)
+        q = paddle.gather(self.q_embedding(voxel), seg)                           # [N, d]
+        k, v = self.k_embedding(img), self.v_embedding(img)
+        logits = (q * k).sum(axis=1) * self.scale                                 # [N]
+        peak = dynamic_scatter(logits.unsqueeze(1), coors, "max")[0].flatten()
+        e = paddle.exp(logits - paddle.gather(peak, seg))
+        att = e / paddle.gather(dynamic_scatter(e.unsqueeze(1), coors, "sum")[0].flatten(), seg)
+        z = self.c_proj(dynamic_scatter(att.unsqueeze(1) * v, coors, "sum")[0])
         out = self.fuse(paddle.concat([pts_feats, paddle.gather(z, seg)], axis=1))
         return F.relu(out)

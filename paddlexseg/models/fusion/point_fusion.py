@@ -34,11 +34,15 @@ def linear_bn(cin, cout):
 
 def sample_levels(img_ins, points, metas, pad_shape, align_corners=False):
     """Image features of every point: list of L maps [B, C_l, H_l, W_l] -> [sum Ni, sum C_l]
-    (frames in order, levels concatenated), zeros where a point projects outside the image."""
+    (frames in order, levels concatenated), zeros where a point projects outside the image.
+    A meta holding ``sample_grid`` (the normalised grid [Ni, 2], computed in the exported graph
+    by :func:`paddlexseg.apis.mvx_export.graph_sample_grid`) is used as is."""
     per_frame = []
     for i, (pts, meta) in enumerate(zip(points, metas)):
-        uv, depth = project_to_input(pts[:, :3].numpy(), meta)
-        grid = paddle.to_tensor(normalized_grid(uv, depth, pad_shape))
+        grid = meta.get("sample_grid")
+        if grid is None:
+            uv, depth = project_to_input(pts[:, :3].numpy(), meta)
+            grid = paddle.to_tensor(normalized_grid(uv, depth, pad_shape))
         per_frame.append(paddle.concat(
             [sample_feature(f[i:i + 1], grid, align_corners) for f in img_ins], axis=1))
     return paddle.concat(per_frame, axis=0)

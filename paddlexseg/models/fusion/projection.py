@@ -65,7 +65,7 @@ def normalized_grid(uv, depth, pad_shape):
 
 def sample_feature(feat, grid, align_corners=False, mode="bilinear"):
     """feat [1, C, H, W], grid float32 [N, 2] (NumPy or Tensor) -> [N, C] (zeros padding)."""
-    if not isinstance(grid, paddle.Tensor):
+    if isinstance(grid, np.ndarray):
         grid = paddle.to_tensor(grid)
     n = grid.shape[0]
     if n == 0:
