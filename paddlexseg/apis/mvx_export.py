@@ -168,15 +168,26 @@ class FusionDense(paddle.nn.Layer):
         return out["cls_score"], out["bbox_pred"], out["dir_cls_pred"]
 
 
+def _plain(value):
+    """``value`` with tuples as lists (a YAML-safe copy of the image settings)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _image_shape(cfg, input_shape):
     if input_shape is not None:
         return int(input_shape[0]), int(input_shape[1])
-    size = image_settings(cfg)["image_size"]
+    settings = image_settings(cfg)
+    size = settings["image_size"]
     if size is None:
         raise ConfigError("--input_shape H W is required to export MVX-Net when val_dataset has "
                           "no image_size (the exported image input has a fixed size; e.g. 384 "
-                          "1248 for KITTI)")
-    return int(size[1]), int(size[0])
+                          "1280 for KITTI at the test scale 1280 x 384, padded to 32)")
+    pad = int(settings["image_pad_divisor"] or 1)       # the dataset pads after the resize
+    return -(-int(size[1]) // pad) * pad, -(-int(size[0]) // pad) * pad
 
 
 def _save(layer, prefix, specs):
@@ -240,8 +251,7 @@ def export_fusion_detector(cfg, model_path, save_dir, input_shape=None):
             "input_name": "spatial_features", "input_shape": [1, c, bh, bw],
             "dense_input_names": ["spatial_features"] + lvl_names,
             "output_names": list(DENSE_OUTPUTS), "image_shape": [h, w],
-            "image": {k: (list(v) if v is not None else None)
-                      for k, v in image_settings(cfg).items()},
+            "image": _plain(image_settings(cfg)),
             "inside_graph": ["dynamic voxelization", "image backbone + FPN", "projection",
                              "DynamicVFE + fusion layer", "dynamic scatter (max/mean)",
                              "BEV fusion", "BEV backbone, neck, head"],
