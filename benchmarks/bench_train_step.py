@@ -92,7 +92,8 @@ def run(cfg, iters, warmup, num_workers, profile):
         index_lists = iter(sampler)
         while it < warmup + iters:
             if it == warmup and profile:
-                prof = paddle.profiler.Profiler(targets=[paddle.profiler.ProfilerTarget.CPU])
+                prof = paddle.profiler.Profiler(targets=[paddle.profiler.ProfilerTarget.CPU],
+                                                on_trace_ready=lambda p: None)  # no trace file
                 prof.start()
             clock = Clock()
             t_all = clock.start()
