@@ -6,22 +6,31 @@
   every ``BatchNorm`` forward in training mode that has ``use_global_stats`` unset);
 * ``Paddle static graph(PIR) not support input out tensor for now!!!!!`` (a glog warning that
   ``libpaddle`` writes to stderr while ``paddle.jit.save`` traces a model;
-  :func:`native_output_filtered` drops that line only).
+  :func:`native_output_filtered` drops that line only);
+* ``WARNING: OMP_NUM_THREADS set to N, not 1 ... PLEASE USE OMP_NUM_THREADS WISELY.`` (printed to
+  ``sys.stderr`` by ``paddle.base.__bootstrap__`` at ``import paddle`` whenever
+  ``OMP_NUM_THREADS`` > 1, which :mod:`paddlexseg.runtime` sets on purpose: the wheel uses MKL,
+  not OpenBLAS, and data-parallel runs are one process per card with their own threads;
+  :func:`import_paddle_quietly` drops those two lines only).
 
 Everything else (including other ``UserWarning``s) still prints. Set ``PADDLEXSEG_VERBOSE=1`` to
 see these messages too.
 """
 import contextlib
+import io
 import os
 import re
 import sys
 import tempfile
 import warnings
 
-__all__ = ["quiet_known_warnings", "native_output_filtered", "PYTHON_NOISE", "NATIVE_NOISE"]
+__all__ = ["quiet_known_warnings", "native_output_filtered", "import_paddle_quietly",
+           "PYTHON_NOISE", "NATIVE_NOISE", "IMPORT_NOISE"]
 
 PYTHON_NOISE = (r"No ccache found", r"When training, we now always track global mean")
 NATIVE_NOISE = (r"PIR\)? not support input out tensor",)
+IMPORT_NOISE = (r"^WARNING: OMP_NUM_THREADS set to \d+, not 1\. ",
+                r"^PLEASE USE OMP_NUM_THREADS WISELY\.$")
 
 
 def _verbose():
@@ -74,3 +83,24 @@ def native_output_filtered(patterns=NATIVE_NOISE):
             if kept:
                 stream.write("".join(kept))
                 stream.flush()
+
+
+def import_paddle_quietly():
+    """``import paddle`` with :data:`IMPORT_NOISE` dropped from what it prints to ``sys.stderr``
+    (other lines are replayed); returns the module. A no-op filter when Paddle is already
+    imported or ``PADDLEXSEG_VERBOSE`` is set."""
+    if "paddle" in sys.modules or _verbose():
+        import paddle
+        return paddle
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer):
+            import paddle
+    finally:
+        regex = re.compile("|".join(IMPORT_NOISE))
+        kept = [line for line in buffer.getvalue().splitlines(keepends=True)
+                if not regex.search(line.rstrip("\n"))]
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+    return paddle

@@ -169,7 +169,8 @@ def apply_threads(threads=None):
         threads = setup_runtime().threads
     if _STATE["applied"] == threads:
         return threads
-    import paddle
+    from ._quiet import import_paddle_quietly
+    paddle = import_paddle_quietly()  # without its "OMP_NUM_THREADS set to N, not 1" warning
     paddle.base.core.set_num_threads(int(threads))
     _STATE["applied"] = int(threads)
     return int(threads)

@@ -98,3 +98,18 @@ def test_apply_threads_sets_paddle_math_threads(monkeypatch):
     assert calls == [3]  # once per count
     runtime.apply_threads(1)
     assert calls == [3, 1]
+
+
+def test_tool_start_has_no_omp_threads_warning_and_keeps_the_threads():
+    code = ("import sys\n"
+            "from paddlexseg.runtime import setup_runtime\n"
+            "setup_runtime(threads=2, import_paddle=True)\n"
+            "import paddle, os\n"
+            "print(os.environ['OMP_NUM_THREADS'])\n"
+            "print('after import', file=sys.stderr)\n")
+    out = _fresh(code, {})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2"]
+    assert "OMP_NUM_THREADS set to" not in out.stderr
+    assert "OMP_NUM_THREADS WISELY" not in out.stderr
+    assert "runtime: 2 math threads (--threads)" in out.stderr and "after import" in out.stderr

@@ -27,7 +27,7 @@ from ..runtime import setup_runtime
 
 __all__ = ["ONEDNN_BROKEN_PASSES", "ONEDNN_UNPLACEABLE_OPS", "BACKENDS", "program_ops",
            "onednn_passes_to_delete", "create_predictor", "run_predictor",
-           "DeployPredictor", "InferenceModel", "with_backend"]
+           "DeployPredictor", "InferenceModel", "resolve_backend", "with_backend"]
 
 # passes that crash on Paddle 3.3.1 CPU with oneDNN on
 ONEDNN_BROKEN_PASSES = ("conv_activation_onednn_fuse_pass",)
@@ -256,22 +256,40 @@ class InferenceModel:
             pass
 
 
+def _family(cfg):
+    from .families import FAMILIES, MODEL_FAMILIES
+    model_type = (cfg.get("model") or {}).get("type")
+    return model_type, FAMILIES.get(MODEL_FAMILIES.get(model_type, ""))
+
+
+def resolve_backend(backend, cfg=None):
+    """``dygraph`` or ``inference`` for the ``--backend`` value: ``auto`` is ``inference`` when
+    ``cfg``'s model family can be exported, ``dygraph`` otherwise (or without ``cfg``).
+
+    Raises:
+        ConfigError: an unknown backend, or ``inference`` for a family that cannot be exported.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "dygraph":
+        return backend
+    model_type, family = _family(cfg) if cfg is not None else (None, None)
+    if backend == "auto":
+        return "inference" if family is not None and family.exportable else "dygraph"
+    if family is not None and not family.exportable:
+        raise ConfigError(f"--backend inference: model.type {model_type} ({family.name} "
+                          f"family) cannot be exported; use --backend dygraph")
+    return backend
+
+
 def with_backend(model, backend="dygraph", device="cpu", threads=None, onednn=True, cfg=None):
-    """``model`` itself (``dygraph``) or an :class:`InferenceModel` around it (``inference``).
+    """``model`` itself (``dygraph``) or an :class:`InferenceModel` around it (``inference``;
+    ``auto``: see :func:`resolve_backend`).
 
     Args:
         cfg: the config; a model of a family that cannot be exported (2DPASS) with
             ``inference`` raises ConfigError.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "dygraph":
+    if resolve_backend(backend, cfg) == "dygraph":
         return model
-    if cfg is not None:
-        from .families import FAMILIES, MODEL_FAMILIES
-        model_type = (cfg.get("model") or {}).get("type")
-        family = FAMILIES.get(MODEL_FAMILIES.get(model_type, ""))
-        if family is not None and not family.exportable:
-            raise ConfigError(f"--backend inference: model.type {model_type} ({family.name} "
-                              f"family) cannot be exported; use --backend dygraph")
     return InferenceModel(model, device=device, threads=threads, onednn=onednn)

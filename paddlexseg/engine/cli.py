@@ -13,7 +13,7 @@ from ..runtime import add_runtime_flags
 __all__ = ["train_parser", "val_parser", "config_from_args", "set_device", "add_backend_flags",
            "BACKENDS", "format_config"]
 
-BACKENDS = ("dygraph", "inference")  # paddlexseg.apis.inference.with_backend
+BACKENDS = ("dygraph", "inference", "auto")  # paddlexseg.apis.inference.with_backend
 
 
 def _common(parser):
@@ -58,8 +58,11 @@ def add_backend_flags(parser):
     """``--backend dygraph|inference`` and ``--onednn/--no-onednn`` (val, predict, robustness)."""
     parser.add_argument("--backend", default="dygraph", choices=BACKENDS,
                         help="inference: export the model in-process and run it with Paddle "
-                             "Inference (oneDNN on CPU: faster, same predictions); dygraph: "
-                             "run the Python model (default)")
+                             "Inference (oneDNN on CPU: faster on full-size models, same "
+                             "predictions up to float rounding); auto: inference when the "
+                             "model's family can be exported (and, in val.py, no --aug_eval, "
+                             "--is_slide or AMP is asked), dygraph otherwise; dygraph: run the "
+                             "Python model (default; see docs/performance.md)")
     parser.add_argument("--onednn", action=argparse.BooleanOptionalAction, default=True,
                         help="with --backend inference on CPU: use oneDNN (default on)")
     return parser

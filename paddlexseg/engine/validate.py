@@ -40,7 +40,8 @@ def validate(cfg, model_path, precision="fp32", progress=True, aug_eval=False, s
     """Evaluate ``model_path`` on ``cfg['val_dataset']``; returns the metric results dict.
 
     ``backend="inference"`` runs the model through Paddle Inference (oneDNN on CPU unless
-    ``onednn`` is False; :class:`paddlexseg.apis.inference.InferenceModel`).
+    ``onednn`` is False; :class:`paddlexseg.apis.inference.InferenceModel`); ``"auto"`` does
+    so for an exportable model without ``aug_eval`` / ``is_slide`` / AMP, else dygraph.
 
     With ``aug_eval`` the model (one image input) is run at ``scales`` (and mirrored with
     ``flip_horizontal`` / ``flip_vertical``) and the softmax probabilities are averaged
@@ -53,6 +54,11 @@ def validate(cfg, model_path, precision="fp32", progress=True, aug_eval=False, s
     logger = get_logger()
     model = builder.build_model(cfg)
     path = load_model_weights(model, model_path)
+    if backend == "auto":
+        from ..apis.inference import resolve_backend
+        backend = ("dygraph" if precision != "fp32" or aug_eval or is_slide
+                   else resolve_backend(backend, cfg))
+        logger.info(f"--backend auto: {backend}")
     if backend != "dygraph":
         if precision != "fp32":
             raise ConfigError(f"--precision {precision} applies to --backend dygraph only")

@@ -50,10 +50,20 @@ def lovasz_softmax_flat(probas, labels):
     num_classes = probas.shape[1]
     fg = F.one_hot(labels, num_classes).astype(probas.dtype)  # [P, C]
     errors = (fg - probas).abs()  # [P, C]
-    perm = paddle.argsort(errors, axis=0, descending=True)  # [P, C]
-    errors_sorted = paddle.take_along_axis(errors, perm, axis=0)
-    fg_sorted = paddle.take_along_axis(fg, perm, axis=0)
-    per_class = (errors_sorted * lovasz_grad(fg_sorted).detach()).sum(axis=0)  # [C]
+    # sum(sort(errors) * grad) == sum(errors * unsort(grad)): the (detached) Lovasz gradient is
+    # computed in sorted order and scattered back, so the graph holds one product instead of a
+    # differentiable gather of the [P, C] errors; the gradient is bit-identical, the value
+    # differs by float rounding of the sum only, and the loss's forward + backward time
+    # about halves on CPU (docs/performance.md)
+    with paddle.no_grad():
+        perm = paddle.argsort(errors, axis=0, descending=True)  # [P, C]
+        # fg sorted per column, i.e. take_along_axis(fg, perm, 0), from a 1-D gather of the
+        # labels (6x faster on CPU; same 0/1 values)
+        labels_sorted = paddle.gather(labels, perm.reshape([-1])).reshape(perm.shape)
+        fg_sorted = (labels_sorted == paddle.arange(num_classes, dtype=labels.dtype))
+        grad_sorted = lovasz_grad(fg_sorted.astype(probas.dtype))
+        grad = paddle.put_along_axis(paddle.zeros_like(grad_sorted), perm, grad_sorted, axis=0)
+    per_class = (errors * grad).sum(axis=0)  # [C]
     present = (fg.sum(axis=0) > 0).astype(probas.dtype)  # [C]
     return (per_class * present).sum() / paddle.clip(present.sum(), min=1.0)
 

@@ -108,15 +108,21 @@ class RangeProjection:
         proj_x, proj_y, depth = spherical_coords(points, H, W, self.fov_up, self.fov_down)
 
         order = np.argsort(depth)[::-1]                 # far -> near: the nearest is written last
-        ys, xs = proj_y[order], proj_x[order]
-        proj_range = np.full((H, W), -1, dtype=np.float32)
-        proj_xyz = np.full((H, W, 3), -1, dtype=np.float32)
-        proj_rem = np.full((H, W), -1, dtype=np.float32)
-        proj_idx = np.full((H, W), -1, dtype=np.int32)
-        proj_range[ys, xs] = depth[order]
-        proj_xyz[ys, xs] = points[order, :3]
-        proj_rem[ys, xs] = remission[order]
-        proj_idx[ys, xs] = order.astype(np.int32)
+        # one scatter of the point indices picks each pixel's point; the channels are then
+        # gathered for the occupied pixels only (the original scatters every channel of every
+        # point: same images, ~3x slower)
+        proj_idx = np.full(H * W, -1, dtype=np.int32)
+        proj_idx[proj_y[order] * W + proj_x[order]] = order.astype(np.int32)
+        occupied = np.flatnonzero(proj_idx >= 0)
+        shown = proj_idx[occupied]                      # [M] point of each occupied pixel
+        proj_range = np.full(H * W, -1, dtype=np.float32)
+        proj_xyz = np.full((H * W, 3), -1, dtype=np.float32)
+        proj_rem = np.full(H * W, -1, dtype=np.float32)
+        proj_range[occupied] = depth[shown]
+        proj_xyz[occupied] = points[shown, :3]
+        proj_rem[occupied] = remission[shown]
+        proj_idx, proj_range = proj_idx.reshape(H, W), proj_range.reshape(H, W)
+        proj_xyz, proj_rem = proj_xyz.reshape(H, W, 3), proj_rem.reshape(H, W)
         proj_mask = (proj_idx >= 0).astype(np.int32)
 
         img = np.concatenate([proj_range[None], proj_xyz.transpose(2, 0, 1),

@@ -37,14 +37,32 @@ def files(synthetic_kitti, tmp_path_factory):
 def test_val_inference_backend_equals_dygraph(files, capsys):
     cfg, weights = files
     val = load("tools/val.py")
-    reports = []
-    for backend in ("dygraph", "inference"):
+    reports, logs = [], []
+    for backend in ("dygraph", "auto"):  # auto: inference here (inference: predict, robustness)
         run_tool(val.main, ["--config", cfg, "--model_path", weights, "--no_progress",
                             "--backend", backend])
         out = capsys.readouterr().out  # log lines (time stamped) and the metric report
         reports.append([line for line in out.splitlines()
                         if not re.match(r"\d\d:\d\d:\d\d ", line)])
-    assert any("mIoU" in line for line in reports[0]) and reports[0] == reports[1]
+        logs.append(out)
+    assert any("mIoU" in line for line in reports[0])
+    assert reports[0] == reports[1]
+    assert "--backend auto: inference" in logs[1] and "Paddle Inference" in logs[1]
+    assert "Paddle Inference" not in logs[0]
+
+
+def test_auto_backend_resolution():
+    from paddlexseg.apis.inference import resolve_backend
+    from paddlexseg.registry import ConfigError
+    range_cfg = {"model": {"type": "RangeNet"}}
+    point_cfg = {"model": {"type": "TwoDPASS"}}
+    assert resolve_backend("auto", range_cfg) == "inference"
+    assert resolve_backend("auto", point_cfg) == "dygraph"
+    assert resolve_backend("auto") == "dygraph"
+    assert resolve_backend("dygraph", point_cfg) == "dygraph"
+    assert resolve_backend("inference", range_cfg) == "inference"
+    with pytest.raises(ConfigError, match="expected one of dygraph, inference, auto"):
+        resolve_backend("onnx", range_cfg)
 
 
 def test_predict_inference_backend_equals_dygraph(files, synthetic_kitti, tmp_path):

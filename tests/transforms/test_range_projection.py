@@ -88,3 +88,29 @@ def test_synthetic_scan_statistics(synthetic_kitti):
     assert 0.6 < out["proj_mask"].mean() <= 1.0
     img = out["range_img"][:, out["proj_mask"] == 1]
     assert np.abs(img.mean(axis=1)).max() < 2.0              # roughly normalized
+
+
+def test_equals_the_original_per_channel_scatter():
+    """lidar-bonnetal's do_range_projection: every channel scattered far -> near."""
+    from paddlexseg.transforms.range_projection import spherical_coords
+    rng = np.random.default_rng(4)
+    pts = np.concatenate([rng.normal(0, 15, (20000, 3)), rng.random((20000, 1))], 1)
+    pts = pts.astype(np.float32)  # 20k points on 16 x 64 pixels: heavy collisions
+    labels = rng.integers(0, 20, 20000)
+    out = RangeProjection(H=16, W=64)(pts, labels)
+    px, py, depth = spherical_coords(pts, 16, 64, 3.0, -25.0)
+    order = np.argsort(depth)[::-1]
+    ref = {"proj_range": np.full((16, 64), -1, np.float32),
+           "proj_idx": np.full((16, 64), -1, np.int32)}
+    xyz = np.full((16, 64, 3), -1, np.float32)
+    ref["proj_range"][py[order], px[order]] = depth[order]
+    ref["proj_idx"][py[order], px[order]] = order
+    xyz[py[order], px[order]] = pts[order, :3]
+    for name, want in ref.items():
+        np.testing.assert_array_equal(out[name], want, err_msg=name)
+    mask = out["proj_mask"].astype(bool)
+    means = np.float32(KITTI_MEANS[1:4])[:, None]
+    stds = np.float32(KITTI_STDS[1:4])[:, None]
+    np.testing.assert_array_equal(out["range_img"][1:4][:, mask],
+                                  (xyz.transpose(2, 0, 1)[:, mask] - means) / stds)
+    np.testing.assert_array_equal(out["proj_labels"][mask], labels[out["proj_idx"][mask]])
