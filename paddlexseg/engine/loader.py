@@ -72,9 +72,24 @@ def _read(dataset, indices, skip):
     return samples, bad
 
 
-def _worker_init(dataset, base_seed):
+def _die_with_parent(parent_pid):
+    """Linux: the kernel kills this worker (SIGKILL: it only reads samples) when its parent dies, so a tool killed by
+    SIGTERM / SIGKILL (no interpreter shutdown, no pool clean-up) leaves no orphaned readers."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)    # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):                   # not Linux: shutdown at exit only
+        return
+    if os.getppid() != parent_pid:                      # the parent died before prctl
+        os._exit(1)
+
+
+def _worker_init(dataset, base_seed, parent_pid=None):
     global _WORKER_DATASET
     _WORKER_DATASET = dataset  # forked: inherited, not pickled
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process
     seed = (base_seed + os.getpid()) % 2 ** 32    # distinct global RNG streams per worker
     random.seed(seed)
@@ -154,7 +169,7 @@ class SafeLoader:
             base_seed = int(np.random.randint(0, 2 ** 31 - 1))
             self._pool = cf.ProcessPoolExecutor(self.num_workers, mp_context=ctx,
                                                 initializer=_worker_init,
-                                                initargs=(self.dataset, base_seed))
+                                                initargs=(self.dataset, base_seed, os.getpid()))
         pool = self._pool
         pending = []
         try:

@@ -250,3 +250,43 @@ def test_events_bad_npy(tmp_path, case, workers):
     _events_cases()[case](bad)
     with pytest.raises(DataError, match=os.path.basename(bad)):
         _drain(ds, workers)
+
+
+_KILLED_PARENT = r"""
+import os, sys, time
+sys.path.insert(0, {testdir!r})
+import toy
+from paddlexseg.engine.builder import build_loader
+loader = build_loader(toy.ToyDataset(8), batch_size=1, num_workers=2)
+next(iter(loader))                                   # the workers are up
+print(" ".join(str(p) for p in loader._pool._processes), flush=True)
+time.sleep(60)                                       # killed by the test before this ends
+"""
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """A tool killed by SIGKILL (no clean-up runs) leaves no orphaned reader processes."""
+    import signal
+    import subprocess
+    import time
+    script = tmp_path / "parent.py"
+    script.write_text(_KILLED_PARENT.format(testdir=os.path.dirname(__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 30
+        alive = pids
+        while alive and time.time() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+                     and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+        assert not alive, f"orphaned loader workers still running: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
