@@ -196,6 +196,13 @@ class KittiObject(EpochSeeded, paddle.io.Dataset):
                     scale_factor=(rgb.shape[1] / w0, rgb.shape[0] / h0))
         return np.ascontiguousarray(image, dtype=np.float32)
 
+    def image_of(self, index, flip=False):
+        """The camera image of frame ``index`` as the model sees it (BGR, resized, normalised,
+        float32 [3, H, W], mirrored with ``flip``) and its meta entries (img_shape, flip,
+        scale_factor)."""
+        meta = {}
+        return self._load_image(self.frames[index], flip, meta), meta
+
     def __getitem__(self, index):
         frame = self.frames[index]
         points = self.load_points(index)
