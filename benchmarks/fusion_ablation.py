@@ -16,7 +16,7 @@ metric on the val split. Two protocols:
   for the same ``--iters``.
 
 Columns: Car / Pedestrian / Cyclist 3D AP40 moderate (right images; shuffled images for the
-fusion variants), parameters a forward uses, median train iteration time (wall, loader +
+fusion variants), Car BEV AP40 moderate (right (shuffled)), parameters a forward uses, median train iteration time (wall, loader +
 forward + backward + optimizer), median inference time per val frame. Writes ``ablation.md``
 and ``ablation.json`` to ``--out``; each variant's run is in ``--out/<variant>``.
 
@@ -108,8 +108,8 @@ def iteration_times(times):
         trainer.train_step = original
 
 
-def _ap(results, cls):
-    value = results.get(f"{cls}/3d/AP40/moderate")
+def _ap(results, cls, kind="3d"):
+    value = results.get(f"{cls}/{kind}/AP40/moderate")
     return None if value is None else round(float(value), 2)
 
 
@@ -149,6 +149,8 @@ def run_variant(name, args):
     row["infer_s"] = round(float(np.median(infer)), 3)
     row["right"] = {c: _ap(right, c) for c in CLASSES}
     row["shuffled"] = None if shuffled is None else {c: _ap(shuffled, c) for c in CLASSES}
+    row["car_bev"] = {"right": _ap(right, "Car", "bev"),
+                      "shuffled": None if shuffled is None else _ap(shuffled, "Car", "bev")}
     row["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     os.makedirs(save_dir, exist_ok=True)
     with open(os.path.join(save_dir, "result.json"), "w") as f:
@@ -163,12 +165,14 @@ def _cell(v):
 def format_table(rows):
     """Markdown table of the result rows (the control first)."""
     head = ("| variant | Car | Ped | Cyc | Car, shuffled images | Ped, shuffled | Cyc, shuffled "
-            "| params | train s/iter | infer s/frame |\n|---|---|---|---|---|---|---|---|---|---|")
+            "| Car BEV (shuffled) | params | train s/iter | infer s/frame |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         sh = r["shuffled"] or {}
         lines.append(f"| {r['variant']} | " + " | ".join(_cell(r["right"][c]) for c in CLASSES)
                      + " | " + " | ".join(_cell(sh.get(c)) for c in CLASSES)
+                     + f" | {_cell(r['car_bev']['right'])} ({_cell(r['car_bev']['shuffled'])})"
                      + f" | {r['params'] / 1e6:.2f} M | {r['train_step_s']} | {r['infer_s']} |")
     return "\n".join(lines)
 
@@ -186,8 +190,11 @@ def _spawn(names, args):
             name = pending.pop(0)
             os.makedirs(os.path.join(args.out, name), exist_ok=True)
             log = open(os.path.join(args.out, name + ".log"), "w")
+            # each run in its own session (so its own scheduler autogroup, as a separately
+            # started job would be): parallel runs then share the CPU as separate jobs do
             running.append((name, subprocess.Popen(base + ["--variants", name, "--child"],
-                                                   stdout=log, stderr=subprocess.STDOUT), log))
+                                                   stdout=log, stderr=subprocess.STDOUT,
+                                                   start_new_session=True), log))
         time.sleep(2)
         for item in list(running):
             if item[1].poll() is not None:
