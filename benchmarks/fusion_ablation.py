@@ -16,16 +16,21 @@ metric on the val split. Two protocols:
   for the same ``--iters``.
 
 Columns: Car / Pedestrian / Cyclist 3D AP40 moderate (right images; shuffled images for the
-fusion variants), Car BEV AP40 moderate (right (shuffled)), parameters a forward uses, median train iteration time (wall, loader +
-forward + backward + optimizer), median inference time per val frame. Writes ``ablation.md``
-and ``ablation.json`` to ``--out``; each variant's run is in ``--out/<variant>``.
+fusion variants), Car BEV AP40 moderate (right (shuffled)), parameters a forward uses, median
+train iteration time (wall, loader + forward + backward + optimizer), median inference time
+per val frame. Writes ``ablation.md`` and ``ablation.json`` to ``--out``; each variant's run is
+in ``--out/<variant>``.
 
 Usage (docs/mvxnet.md)::
 
     python tools/generate_synthetic.py --kind kitti3d --out data/synthetic_kitti3d_decoys \
         --n_train 100 --n_val 30 --decoys 2
-    python benchmarks/fusion_ablation.py --data data/synthetic_kitti3d_decoys --iters 200 \
-        --pretrained output/lidar_only/iter_450 --out output/fusion_ablation --jobs 2
+    python tools/train.py --config configs/mvxnet/mvxnet_lidar-only_synthetic-kitti3d_quick.yml \
+        --save_dir output/lidar_pretrain --iters 450 --opts \
+        train_dataset.root=data/synthetic_kitti3d_decoys \
+        val_dataset.root=data/synthetic_kitti3d_decoys
+    python benchmarks/fusion_ablation.py --data data/synthetic_kitti3d_decoys --iters 100 \
+        --pretrained output/lidar_pretrain/iter_450 --out output/fusion_ablation --jobs 8
 """
 import argparse
 import contextlib
@@ -227,10 +232,10 @@ def main(argv=None):
         if os.path.isfile(path):
             with open(path) as f:
                 rows.append(json.load(f))
-    header = (f"Protocol {'lidar-pretrained (' + str(args.pretrained) + ')' if args.pretrained else 'scratch'}"
-              f", {args.iters} iterations per variant, batch 2, seed {args.seed}, "
-              f"{args.threads} thread(s) per run, {args.jobs} run(s) in parallel; data "
-              f"{args.data}; load average {load_start[0]:.1f} at start, "
+    protocol = f"lidar-pretrained ({args.pretrained})" if args.pretrained else "scratch"
+    header = (f"Protocol {protocol}, {args.iters} iterations per variant, batch 2, seed "
+              f"{args.seed}, {args.threads} thread(s) per run, {args.jobs} run(s) in parallel; "
+              f"data {args.data}; load average {load_start[0]:.1f} at start, "
               f"{os.getloadavg()[0]:.1f} at end; {time.time() - t0:.0f} s in all. "
               f"3D AP40 moderate (KITTI), val split.")
     table = format_table(rows)
