@@ -24,6 +24,8 @@ from paddlexseg.runtime import setup_runtime  # noqa: E402
 from paddlexseg.tool_errors import run_tool  # noqa: E402
 
 DEFAULT_SEQUENCES = (0, 1, 2, 8)  # paddlexseg.datasets.synthetic.lidar_scenes.DEFAULT_SEQUENCES
+SEMANTICKITTI_DEFAULTS = {"beams": 64, "azimuth_steps": 2048, "image_scale": 0.5}
+SHARED_FLAGS = ("beams", "azimuth_steps", "image_scale")  # parsed here, kitti3d has them too
 
 
 def _semantickitti(args):
@@ -71,15 +73,18 @@ def parse_args(argv=None, known_only=False):
     p.add_argument("--sequences", type=int, nargs="+", default=None,
                    help="sequence numbers (semantickitti default: 0 1 2 8)")
     p.add_argument("--scans", type=int, default=None, help="scans per sequence (default 8)")
-    p.add_argument("--beams", type=int, default=64, help="LiDAR beams (semantickitti)")
-    p.add_argument("--azimuth_steps", type=int, default=2048,
-                   help="LiDAR firings per revolution (semantickitti)")
+    p.add_argument("--beams", type=int, default=None,
+                   help="LiDAR beams (semantickitti default 64; kitti3d: passed on)")
+    p.add_argument("--azimuth_steps", type=int, default=None,
+                   help="LiDAR firings per revolution (semantickitti default 2048; kitti3d: "
+                        "passed on)")
     p.add_argument("--images", action="store_true",
                    help="semantickitti: also render the left colour camera, image_2/*.png "
                         "(the input of 2DPASS)")
-    p.add_argument("--image_scale", type=float, default=0.5,
+    p.add_argument("--image_scale", type=float, default=None,
                    help="semantickitti --images: render resolution factor of the 1241 x 376 "
-                        "image (smaller is faster; the PNG keeps the full size)")
+                        "image (default 0.5; smaller is faster; the PNG keeps the full size); "
+                        "kitti3d: passed on")
     return p.parse_known_args(argv) if known_only else p.parse_args(argv)
 
 
@@ -90,8 +95,14 @@ def main(argv=None):
         raise SystemExit(f"generate_synthetic.py: --images applies to --kind semantickitti "
                          f"only, not {args.kind}")
     if args.kind != "semantickitti":
-        return KINDS[args.kind](["--root", args.out, "--seed", str(args.seed)] + rest)
+        # the shared flags parsed above are the generator's own too: pass on the ones given
+        shared = [f"--{k}={getattr(args, k)}" for k in SHARED_FLAGS
+                  if getattr(args, k) is not None]
+        return KINDS[args.kind](["--root", args.out, "--seed", str(args.seed)] + shared + rest)
     args = parse_args(argv)
+    for key, value in SEMANTICKITTI_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     summary = KINDS[args.kind](args)
     seqs = ", ".join(f"{k}: {v} scans" for k, v in summary["sequences"].items())
     images = f"; {summary['images']} images" if "images" in summary else ""

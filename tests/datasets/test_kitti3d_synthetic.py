@@ -71,3 +71,27 @@ def test_deterministic_by_seed(tmp_path):
     for sub in ("velodyne/000000.bin", "label_2/000000.txt", "image_2/000000.png"):
         fa, fb, fc = (open(os.path.join(r, "training", sub), "rb").read() for r in (a, b, c))
         assert fa == fb and fa != fc
+
+
+def test_decoys_are_unlabelled_look_alikes_and_leave_the_default_unchanged():
+    from paddlexseg.datasets.synthetic.kitti3d import build_frame
+    from paddlexseg.datasets.synthetic.primitives import MATERIALS
+    from paddlexseg.datasets.synthetic.street import RAW
+    plain = build_frame(np.random.default_rng([0, 4]))
+    again = build_frame(np.random.default_rng([0, 4]), decoys=0)
+    with_decoys = build_frame(np.random.default_rng([0, 4]), decoys=3)
+    assert len(again[0]) == len(plain[0])
+    # the labelled objects are drawn first: identical with decoys
+    for a, b in zip(plain[1], with_decoys[1]):
+        assert a.name == b.name and a.prims == b.prims
+        np.testing.assert_array_equal(a.box, b.box)
+    assert len(plain[1]) == len(with_decoys[1])
+    extra = with_decoys[0][len(plain[0]):]
+    kinds = {p.material for p in extra}
+    assert extra and kinds <= {"decoy_paint", "decoy_cloth"} and len(kinds) == 2
+    assert all(p.label == RAW["other-object"] for p in extra)
+    # LiDAR cannot tell them apart (same remission), the camera can (another colour)
+    for decoy, real in (("decoy_paint", "car_paint"), ("decoy_cloth", "cloth")):
+        assert MATERIALS[decoy].remission == MATERIALS[real].remission
+        assert MATERIALS[decoy].remission_std == MATERIALS[real].remission_std
+        assert np.abs(np.subtract(MATERIALS[decoy].color, MATERIALS[real].color)).max() > 100

@@ -34,6 +34,10 @@ def test_kitti_config_has_mmdet3d_shapes():
 def test_config_builds(path):
     cfg = load_config(path)
     model = build_model(cfg)
+    if "lidar-only" in path:                 # the fusion ablation's control: no camera at all
+        assert not model.fusion_layers()
+        assert not cfg["train_dataset"]["load_image"] and not cfg["val_dataset"]["load_image"]
+        return
     assert cfg["train_dataset"]["load_image"] and cfg["val_dataset"]["load_image"]
     assert model.pts_voxel_encoder.fusion_layer is not None or \
         getattr(model, "bev_fusion", None) is not None

@@ -72,6 +72,20 @@ def test_generate_synthetic_default_sequences_equal_the_library():
     assert load("tools/generate_synthetic.py").DEFAULT_SEQUENCES == tuple(DEFAULT_SEQUENCES)
 
 
+def test_generate_synthetic_passes_the_shared_flags_on_to_kitti3d(monkeypatch):
+    # --beams / --azimuth_steps / --image_scale are parsed by the tool for semantickitti; for
+    # kitti3d they must reach the generator (they used to be swallowed silently)
+    tool = load("tools/generate_synthetic.py")
+    seen = []
+    monkeypatch.setitem(tool.KINDS, "kitti3d", seen.append)
+    tool.main(["--kind", "kitti3d", "--out", "o", "--azimuth_steps", "512", "--decoys", "2",
+               "--image_scale", "0.1"])
+    assert seen == [["--root", "o", "--seed", "0", "--azimuth_steps=512", "--image_scale=0.1",
+                     "--decoys", "2"]]
+    tool.main(["--kind", "kitti3d", "--out", "o"])
+    assert seen[-1] == ["--root", "o", "--seed", "0"]
+
+
 @pytest.mark.parametrize("bad", ["0", "x"])
 def test_bad_threads_exit_2_with_one_line(bad, capsys):
     from paddlexseg.tool_errors import run_tool

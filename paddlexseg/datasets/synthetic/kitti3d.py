@@ -18,7 +18,16 @@ objects neither seen by the camera nor hit by 5 LiDAR points are left out. The L
 fires into a forward sector (``lidar_sector`` degrees, wider than the camera's ~81 degree
 view), since KITTI detection uses the points in the camera's field of view.
 Deterministic by (seed, frame index).
+
+``decoys=n`` (off by default; used by ``benchmarks/fusion_ablation.py``) adds up to n car-shaped
+and n pedestrian-shaped unlabelled solids per frame, placed like the real ones, with the same
+shapes and LiDAR remission (materials ``decoy_paint`` / ``decoy_cloth``) but a colour no labelled
+object has (orange / yellow, no tinted windows): in the point cloud a decoy cannot be told from a
+car or pedestrian, in the image it can, so a fusion model has something to gain from the camera.
+The decoys are drawn after every real object, so frames without them are unchanged and the
+labelled objects are the same with them (the ego pose and the scan noise are not).
 """
+import dataclasses
 import os
 import time
 
@@ -34,7 +43,7 @@ from .kitti3d_objects import (Placer, SceneObject, fit_box, make_car, make_cycli
                               make_pedestrian, make_van, sidewalk_bands, street_objects)
 from .lidar_scenes import LidarSensor, scan_lidar
 from .primitives import raycast
-from .street import make_street_scene
+from .street import RAW, make_street_scene
 
 __all__ = ["KITTI_CALIB", "IMAGE_SHAPE", "build_frame", "render_frame", "generate_kitti3d",
            "TINY_KITTI3D"]
@@ -97,8 +106,17 @@ def _place(rng, prims, objects, placer, name, maker, draw, tries=12):
     return False
 
 
-def build_frame(rng, sensor_height=1.73):
-    """One street with extra objects and the ego pose.
+def _decoy(maker, material):
+    """``maker`` with its solids relabelled as unlabelled ``other-object`` of ``material``."""
+    def make(rng, x, y, z0, yaw):
+        return [dataclasses.replace(p, label=RAW["other-object"], material=material)
+                for p in maker(rng, x, y, z0, yaw)]
+    return make
+
+
+def build_frame(rng, sensor_height=1.73, decoys=0):
+    """One street with extra objects (and ``decoys`` car- and pedestrian-shaped decoys) and the
+    ego pose.
 
     Returns:
         (primitives, objects [SceneObject, world frame], pose float64 [4, 4] world <- velodyne).
@@ -146,6 +164,12 @@ def build_frame(rng, sensor_height=1.73):
         _place(rng, prims, objects, placer, "Pedestrian", make_pedestrian, ped_pose)
     for _ in range(rng.integers(1, 4)):
         _place(rng, prims, objects, placer, "Cyclist", make_cyclist, cyclist_pose)
+    decoy_objects = []                                    # placed like objects, never labelled
+    for _ in range(int(decoys)):
+        _place(rng, prims, decoy_objects, placer, "decoy", _decoy(make_car, "decoy_paint"),
+               on_road)
+        _place(rng, prims, decoy_objects, placer, "decoy", _decoy(make_pedestrian,
+                                                                  "decoy_cloth"), ped_pose)
     yaw = rng.normal(0.0, 0.02)
     pose = np.eye(4)
     pose[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
@@ -237,7 +261,7 @@ def _anno(rows):
 
 
 def generate_kitti3d(root, n_train=100, n_val=50, seed=0, beams=64, azimuth_steps=2048,
-                     lidar_sector=100.0, image_scale=0.25):
+                     lidar_sector=100.0, image_scale=0.25, decoys=0):
     """Write a synthetic KITTI object set under ``root`` (see the module docstring).
 
     Args:
@@ -247,6 +271,7 @@ def generate_kitti3d(root, n_train=100, n_val=50, seed=0, beams=64, azimuth_step
         beams, azimuth_steps: LiDAR (HDL-64E: 64 beams; steps per full turn).
         lidar_sector: horizontal width (degrees) of the forward sector the LiDAR fires into.
         image_scale: camera ray grid as a fraction of 1242 x 375 (the PNG keeps the full size).
+        decoys: car- and pedestrian-shaped unlabelled decoys per frame (module docstring).
 
     Returns:
         dict: root, frames per split, objects per type, points, seconds.
@@ -255,6 +280,8 @@ def generate_kitti3d(root, n_train=100, n_val=50, seed=0, beams=64, azimuth_step
     if int(n_train) < 1 or int(n_val) < 0:
         raise ConfigError(f"generate_kitti3d: need n_train >= 1 and n_val >= 0, got "
                          f"{n_train} and {n_val}")
+    if int(decoys) < 0:
+        raise ConfigError(f"generate_kitti3d: decoys must be >= 0, got {decoys}")
     start = time.time()
     sensor = _SectorLidar(beams=int(beams), azimuth_steps=int(azimuth_steps),
                           sector=float(lidar_sector))
@@ -267,7 +294,7 @@ def generate_kitti3d(root, n_train=100, n_val=50, seed=0, beams=64, azimuth_step
                "objects": {}, "points": 0}
     for k, fid in enumerate(ids):
         rng = np.random.default_rng([int(seed), k])
-        prims, objects, pose = build_frame(rng)
+        prims, objects, pose = build_frame(rng, decoys=int(decoys))
         points, image, anno = render_frame(prims, objects, pose, rng, sensor,
                                            image_scale=float(image_scale))
         points.tofile(os.path.join(train, "velodyne", f"{fid}.bin"))
@@ -313,11 +340,14 @@ def main(argv=None):
                    help="width (degrees) of the forward sector the LiDAR fires into")
     p.add_argument("--image_scale", type=float, default=0.25,
                    help="camera ray grid as a fraction of 1242 x 375 (PNG keeps full size)")
+    p.add_argument("--decoys", type=int, default=0,
+                   help="car- and pedestrian-shaped unlabelled decoys per frame, told apart from "
+                        "the real objects by colour only (camera-informative set)")
     p.add_argument("--tiny", action="store_true", help="the tiny test set (3 train, 2 val)")
     args = p.parse_args(argv)
     kwargs = dict(n_train=args.n_train, n_val=args.n_val, beams=args.beams,
                   azimuth_steps=args.azimuth_steps, lidar_sector=args.lidar_sector,
-                  image_scale=args.image_scale)
+                  image_scale=args.image_scale, decoys=args.decoys)
     if args.tiny:
         kwargs.update(TINY_KITTI3D)
     s = generate_kitti3d(args.root, seed=args.seed, **kwargs)

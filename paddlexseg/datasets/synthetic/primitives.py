@@ -51,6 +51,10 @@ MATERIALS = {
     "retroreflector": Material(0.92, 0.04, (220, 30, 30)),
     "cloth": Material(0.28, 0.10, (60, 50, 80)),
     "plastic": Material(0.25, 0.08, (40, 90, 60)),
+    # decoys of the KITTI 3-D set (kitti3d.py ``decoys``): LiDAR remission as car paint / cloth,
+    # a colour no labelled object has, so only the camera tells them from cars / pedestrians
+    "decoy_paint": Material(0.18, 0.10, (235, 130, 20)),
+    "decoy_cloth": Material(0.28, 0.10, (235, 215, 30)),
 }
 
 KINDS = ("plane", "rect", "box", "cylinder", "sphere")
