@@ -28,7 +28,20 @@ def show_progress(requested=True):
 
 
 class _TqdmAwareHandler(logging.StreamHandler):
-    """Writes each record with ``tqdm.write`` (clears and redraws an active bar)."""
+    """Writes each record with ``tqdm.write`` (clears and redraws an active bar) to the
+    *current* ``sys.stdout`` (looked up at each record, so a redirected or captured stdout,
+    e.g. ``contextlib.redirect_stdout`` or pytest's capsys, gets the lines)."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns it; stdout is looked up instead
+        pass
 
     def emit(self, record):
         try:
@@ -42,7 +55,7 @@ class _TqdmAwareHandler(logging.StreamHandler):
 def get_logger(name="paddlexseg", rank=0):
     logger = logging.getLogger(name)
     if not logger.handlers:
-        handler = _TqdmAwareHandler(sys.stdout)
+        handler = _TqdmAwareHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
         logger.propagate = False
