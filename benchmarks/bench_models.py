@@ -262,7 +262,7 @@ RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
 def bench_case(case, columns, repeats, verbose=False):
     """Median seconds per column (None when skipped) and the load averages seen; with
     ``verbose`` every run is printed as it ends (wall and process CPU seconds)."""
-    runs, times = {}, {}
+    runs, times, cpu_times = {}, {}, {}
     for name in columns:
         if name.startswith("torch") and not _have_torch():
             runs[name] = "torch is not installed"
@@ -283,13 +283,14 @@ def bench_case(case, columns, repeats, verbose=False):
             start, cpu = time.perf_counter(), time.process_time()
             run()
             times.setdefault(name, []).append(time.perf_counter() - start)
+            cpu_times.setdefault(name, []).append(time.process_time() - cpu)
             if verbose:
                 print(f"  {case.name} {name}: run {i + 1} {times[name][-1]:.2f} s wall, "
-                      f"{time.process_time() - cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+                      f"{cpu_times[name][-1]:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
                       flush=True)
     loads.append(os.getloadavg()[0])
     result = {k: statistics.median(v) for k, v in times.items()}
-    case.times = times
+    case.times, case.cpu_times = times, cpu_times
     case.notes += [f"{k}: {v}" for k, v in runs.items() if isinstance(v, str)]
     return result, loads
 
@@ -372,7 +373,8 @@ def main(argv=None):
         case = Case(name, args.sizes == "small", args.onednn, workdir, args.width)
         result, loads = bench_case(case, args.columns, args.repeat, args.verbose)
         rows.append((name, case.shape, result, loads))
-        raw[name] = {"shape": case.shape, "times": case.times, "loads": loads,
+        raw[name] = {"shape": case.shape, "times": case.times, "cpu": case.cpu_times,
+                     "loads": loads,
                      "notes": case.notes}
         print(format_table(rows[-1:], args.columns).splitlines()[-1], flush=True)
         for note in case.notes:
@@ -400,13 +402,14 @@ def ab_mkl(args, argv):
                     "--models", name, "--mkl", mkl, "--json", out]
                 print(f"[{name} round {r + 1} MKL fix {mkl}] load {os.getloadavg()[0]:.1f}",
                       flush=True)
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(cmd, check=True)
                 with open(out, encoding="utf-8") as f:
                     got = json.load(f)[name]
                 entry = merged[mkl].setdefault(name, {"shape": got["shape"], "times": {},
-                                                      "loads": []})
-                for col, ts in got["times"].items():
-                    entry["times"].setdefault(col, []).extend(ts)
+                                                      "cpu": {}, "loads": []})
+                for key in ("times", "cpu"):
+                    for col, ts in got[key].items():
+                        entry[key].setdefault(col, []).extend(ts)
                 entry["loads"] += got["loads"]
     rows = {}
     for mkl in ("on", "off"):
@@ -415,6 +418,10 @@ def ab_mkl(args, argv):
         print(f"\nMKL_DEBUG_CPU_TYPE {'=5 (fix on)' if mkl == 'on' else 'unset (fix off)'}, "
               f"medians of {args.ab_mkl} x {args.repeat} runs:")
         print(format_table(rows[mkl], args.columns))
+        cpu = [(n, e["shape"], {c: statistics.median(t) for c, t in e["cpu"].items()},
+                [min(e["loads"]), max(e["loads"])]) for n, e in merged[mkl].items()]
+        print("process CPU seconds (all threads; less sensitive to other jobs' load):")
+        print(format_table(cpu, args.columns))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(merged, f, indent=1)

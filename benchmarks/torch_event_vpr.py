@@ -39,11 +39,12 @@ class NetVLAD(nn.Module):
 
 
 class EventVPRTorch(nn.Module):
-    def __init__(self, depth=34, in_bins=5, crop_size=224, num_clusters=32, dim=512):
+    def __init__(self, depth=34, in_bins=5, crop_size=224, num_clusters=32, dim=512,
+                 normalize_input=True):
         super().__init__()
         self.crop_size = crop_size
         self.backbone = ResNet(depth, in_channels=in_bins, out_indices=(3,))
-        self.vlad = NetVLAD(num_clusters, dim)
+        self.vlad = NetVLAD(num_clusters, dim, normalize_input)
 
     def forward(self, voxels):
         h, w = voxels.shape[2:]
@@ -58,4 +59,4 @@ class EventVPRTorch(nn.Module):
 def build(paddle_model):
     return EventVPRTorch(paddle_model.backbone.depth, paddle_model.in_bins,
                          paddle_model.crop_size, paddle_model.vlad.num_clusters,
-                         paddle_model.vlad.dim)
+                         paddle_model.vlad.dim, paddle_model.vlad.normalize_input)
