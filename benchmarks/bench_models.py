@@ -344,6 +344,10 @@ def main(argv=None):
     p.add_argument("--verbose", action="store_true", help="print every run as it ends")
     p.add_argument("--width", type=int, default=None,
                    help="override the input width (last dimension) of image-like inputs")
+    p.add_argument("--omp-passive", action="store_true",
+                   help="OMP_WAIT_POLICY=PASSIVE for Paddle and torch: on a loaded machine "
+                        "spinning OpenMP threads waste their time slices (torch at 2 threads "
+                        "measured 10x slower than at 1 under load 13); leave off on an idle one")
     p.add_argument("--json", default=None, help="also write the raw run times to this file")
     args = p.parse_args(argv)
     began = time.perf_counter()
@@ -351,6 +355,8 @@ def main(argv=None):
         rows = ab_mkl(args, argv if argv is not None else sys.argv[1:])
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
         return rows
+    if args.omp_passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     threads = args.threads
     if args.runtime:
         threads = setup_runtime(args.threads).threads
@@ -367,7 +373,8 @@ def main(argv=None):
     print(f"paddle {paddle.__version__}, threads {threads or 'Paddle default (1)'}, "
           f"runtime set-up {'on' if args.runtime else 'off'}, MKL_DEBUG_CPU_TYPE="
           f"{os.environ.get('MKL_DEBUG_CPU_TYPE', '(unset)')}, oneDNN inference "
-          f"{'on' if args.onednn else 'off'}, {args.sizes} sizes, {args.repeat} repeats, "
+          f"{'on' if args.onednn else 'off'}, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, {args.sizes} sizes, {args.repeat} repeats, "
           f"load average {os.getloadavg()}", flush=True)
     for name in args.models:
         case = Case(name, args.sizes == "small", args.onednn, workdir, args.width)
