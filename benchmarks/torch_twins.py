@@ -63,8 +63,23 @@ def build_twin(kind, case):
         theirs = pick(twin(*torch_inputs.values())).numpy()
     diff = float(np.abs(ours - theirs).max())
     scale = float(np.abs(ours).max())
-    return twin, (f"torch twin ({how}): max |paddle - torch| of the eval '{key}' {diff:.1e} "
-                  f"(max |output| {scale:.1e})")
+    note = (f"torch twin ({how}): max |paddle - torch| of the eval '{key}' {diff:.1e} "
+            f"(max |output| {scale:.1e})")
+    if kind == "pointrend":
+        note += "; " + _pointrend_detail(case, twin, torch_inputs["image"], ours, theirs)
+    return twin, note
+
+
+def _pointrend_detail(case, twin, image, ours, theirs):
+    """Coarse logits (before the point selection) and the share of refined cells that differ:
+    ``topk`` over ~131k cells picks a different 8192th point when uncertainties tie to float
+    rounding, and such a cell keeps the interpolated logit in one framework only."""
+    with torch.no_grad(), paddle.no_grad():
+        coarse = case.model.features(case.paddle_inputs()["image"])[1].numpy()
+        twin_coarse = twin.coarse_sem_seg_head(twin.fpn(twin.backbone(image))).numpy()
+    cells = np.abs(ours - theirs).max(axis=1) > 1e-3  # [B, H, W]
+    return (f"coarse logits max diff {float(np.abs(coarse - twin_coarse).max()):.1e}; refined "
+            f"cells differing by > 1e-3: {100 * cells.mean():.3f} %")
 
 
 def torch_loss(out):
