@@ -2,24 +2,29 @@
 
 Columns (one backend function each, see ``COLUMNS``): ``paddle eval`` (dygraph forward, no
 grad), ``paddle train`` (one step: train-mode forward, a loss, backward, SGD update),
-``paddle infer`` (the exported program through Paddle Inference, oneDNN on CPU),
-``onnxruntime`` (the same program in ONNX Runtime, with the ``onnx`` extra),
-``torch eval`` / ``torch train`` (the same architecture in PyTorch with the same weights,
-where written: RangeNet++ in ``benchmarks/torch_rangenet.py``; other families are skipped
-with a note). Each cell is the median of ``--repeats`` runs; the columns of a model are run
-interleaved (A B C A B C ...) so that load from other jobs hits all alike, and the load average
-is printed. The train step's loss is the mean of every float output (the same in both
-frameworks; the real losses are a negligible part of a step).
+``paddle infer`` (the exported program through Paddle Inference, oneDNN on CPU; the deploy
+path), ``infer no-onednn`` (the same predictor with oneDNN off), ``onnxruntime`` (the same
+program in ONNX Runtime, with the ``onnx`` extra), ``torch eval`` / ``torch train`` (the same
+architecture in PyTorch with the same weights: ``benchmarks/torch_<family>.py``, built and
+checked by ``torch_twins.py``, which prints the largest output difference before timing).
+2DPASS and SECOND have no twin (their originals need spconv / CUDA ops); they are timed in
+Paddle only. Each cell is the median of ``--repeat`` runs after one warm-up; the columns of a
+model are run interleaved (A B C A B C ...) so that load from other jobs hits all alike, and
+the load average is printed. The train step's loss is the mean of every float output (the same
+in both frameworks; the real losses are a negligible part of a step). Batch size 1.
 
-    python benchmarks/bench_models.py --quick                 # tiny inputs, seconds per model
-    python benchmarks/bench_models.py --models rangenet-dn21 --repeats 5
-    python benchmarks/bench_models.py --no-runtime --no-onednn   # the settings before issue 15
+    python benchmarks/bench_models.py --sizes small --repeat 1     # seconds per model
+    python benchmarks/bench_models.py --models rangenet-dn21 --repeat 5 --threads 2
+    python benchmarks/bench_models.py --mkl off        # MKL_DEBUG_CPU_TYPE unset (before)
+    python benchmarks/bench_models.py --ab-mkl 2       # per model: MKL on, off, on, off
+                                                       # (subprocesses), medians of all runs
 
-To add a column (e.g. ONNX Runtime), write ``def col_x(case) -> callable or str`` (a str is a
-reason to skip) and add it to ``COLUMNS``; ``case`` holds the Paddle model, the input arrays
-and the export folder (``case.exported()``).
+To add a column, write ``def col_x(case) -> callable or str`` (a str is a reason to skip) and
+add it to ``COLUMNS``; ``case`` holds the Paddle model, the input arrays and the export folder
+(``case.exported()``).
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -30,28 +35,32 @@ REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from paddlexseg.runtime import setup_runtime  # noqa: E402  (imports no Paddle)
+from paddlexseg.runtime import apply_threads, setup_runtime  # noqa: E402  (imports no Paddle)
 
-# name -> config, input name, paper input shape, --quick shape, torch twin
+# name -> config, input name, paper input shape, small shape, torch twin (torch_twins.TWINS
+# key) or why there is none
+_SPCONV = "no torch twin (the original needs spconv / CUDA-only ops, not installable here)"
 MODELS = {
     "rangenet-dn21": ("rangenet/rangenet_darknet21_semantickitti_150e.yml", "range_img",
-                      [1, 5, 64, 2048], [1, 5, 16, 128], 21),
+                      [1, 5, 64, 2048], [1, 5, 16, 128], "rangenet"),
     "rangenet-dn53": ("rangenet/rangenet_darknet53_semantickitti_150e.yml", "range_img",
-                      [1, 5, 64, 2048], [1, 5, 16, 128], 53),
+                      [1, 5, 64, 2048], [1, 5, 16, 128], "rangenet"),
     "squeezesegv3-21": ("squeezesegv3/squeezesegv3_sac21_semantickitti_150e.yml", "range_img",
-                        [1, 5, 64, 2048], [1, 5, 16, 128], None),
+                        [1, 5, 64, 2048], [1, 5, 16, 128], "squeezesegv3"),
     "squeezesegv3-53": ("squeezesegv3/squeezesegv3_sac53_semantickitti_150e.yml", "range_img",
-                        [1, 5, 64, 2048], [1, 5, 16, 128], None),
+                        [1, 5, 64, 2048], [1, 5, 16, 128], "squeezesegv3"),
     "2dpass-4scale64": ("twodpass/twodpass_4scale64_semantickitti.yml", "points",
-                        [120000, 4], [2000, 4], None),
+                        [120000, 4], [2000, 4], _SPCONV),
     "pointrend-r50": ("pointrend/pointrend_resnet50_cityscapes_80k.yml", "image",
-                      [1, 3, 512, 1024], [1, 3, 64, 128], None),
+                      [1, 3, 512, 1024], [1, 3, 64, 128], "pointrend"),
     "pointrend-r101": ("pointrend/pointrend_resnet101_cityscapes_80k.yml", "image",
-                       [1, 3, 512, 1024], [1, 3, 64, 128], None),
+                       [1, 3, 512, 1024], [1, 3, 64, 128], "pointrend"),
     "event-vpr": ("event_vpr/event_vpr_resnet34_mvsec.yml", "voxels", [1, 5, 260, 346],
-                  [1, 5, 65, 87], None),
+                  [1, 5, 65, 87], "event_vpr"),
+    "second": ("second/second_hv_secfpn_kitti-3d-3class.yml", "scan", ["64-beam"],
+               ["16-beam, tiny grid"], _SPCONV),
 }
-NO_TORCH = "no torch twin written (benchmarks/torch_rangenet.py covers RangeNet++ only)"
+NOT_EXPORTABLE = "not exportable (variable-length point cloud, sparse convolutions)"
 
 
 class Case:
@@ -62,24 +71,33 @@ class Case:
         import paddle
         from paddlexseg.config import load_config
         from paddlexseg.engine import builder
-        config, self.input_name, paper, tiny, self.torch_layers = MODELS[name]
+        config, self.input_name, paper, tiny, self.twin = MODELS[name]
         self.name, self.onednn, self.workdir = name, onednn, workdir
         self.shape = list(tiny if quick else paper)
-        if width and self.input_name != "points":
+        if width and self.input_name not in ("points", "scan"):
             self.shape[-1] = width
-        paddle.seed(0)
-        self.model = builder.build_model(load_config(os.path.join(REPO, "configs", config)))
-        self.model.eval()
+        cfg = load_config(os.path.join(REPO, "configs", config))
         rng = np.random.default_rng(0)
-        if self.input_name == "points":
+        if self.input_name == "scan":
+            import bench_second
+            cfg = bench_second.tiny_config(cfg) if quick else cfg
+            scan = bench_second.simulated_scan(beams=16 if quick else 64)[0]
+            self.inputs = {"points": scan}
+            self.shape = [scan.shape[0], 4]
+        elif self.input_name == "points":
             self.inputs = _scan(self.shape[0], rng)
         else:
             self.inputs = {self.input_name: rng.standard_normal(self.shape).astype("float32")}
+        paddle.seed(0)
+        self.model = builder.build_model(cfg)
+        self.model.eval()
         self._torch = None
         self.notes = []
 
     def paddle_inputs(self):
         import paddle
+        if self.input_name == "scan":  # SECOND takes a list of frames
+            return {"points": [paddle.to_tensor(self.inputs["points"])]}
         return {k: paddle.to_tensor(v) for k, v in self.inputs.items()}
 
     def exported(self):
@@ -99,30 +117,11 @@ class Case:
         return prefix
 
     def torch_model(self):
-        """(torch model, max |paddle - torch| of the eval logits) with the same weights."""
+        """The torch twin (same weights; the output check is added to the notes)."""
         if self._torch is None:
-            import numpy as np
-            import torch
-            import torch_rangenet
-            from paddlexseg.convert import convert_checkpoint, load_into_model
-            twin = torch_rangenet.build(self.torch_layers).eval()
-            folder = os.path.join(self.workdir, self.name + "_torch")
-            os.makedirs(folder, exist_ok=True)
-            torch_rangenet.checkpoint_files(twin, folder)
-            converted, report, _ = convert_checkpoint(f"rangenet-darknet{self.torch_layers}",
-                                                      [folder], model=self.model)
-            if report.errors(False):
-                raise RuntimeError(f"{self.name}: converter refused the torch twin's keys")
-            load_into_model(converted, self.model)
-            self.model.eval()
-            x = self.inputs[self.input_name]
-            import paddle
-            with torch.no_grad(), paddle.no_grad():
-                diff = np.abs(twin(torch.from_numpy(x)).numpy() -
-                              self.model(**self.paddle_inputs())["logits"].numpy()).max()
-            self._torch = (twin, float(diff))
-            self.notes.append(f"torch twin loaded through paddlexseg.convert; max |logit "
-                              f"difference| {diff:.1e}")
+            import torch_twins
+            self._torch, note = torch_twins.build_twin(self.twin, self)
+            self.notes.append(note)
         return self._torch
 
 
@@ -173,22 +172,34 @@ def col_paddle_train(case):
     return run
 
 
-def col_paddle_infer(case):
-    if case.input_name == "points":
-        return "not exportable (variable-length point cloud, sparse convolutions)"
+def _predictor_column(case, onednn):
+    if case.input_name in ("points", "scan"):
+        return NOT_EXPORTABLE
     from paddlexseg.apis.inference import create_predictor, run_predictor
     prefix = case.exported()
-    predictor = create_predictor(prefix + ".json", prefix + ".pdiparams", onednn=case.onednn)
+    predictor = create_predictor(prefix + ".json", prefix + ".pdiparams", onednn=onednn)
     arrays = list(case.inputs.values())
     return lambda: run_predictor(predictor, arrays)
 
 
-def col_torch_eval(case):
-    if case.torch_layers is None:
-        return NO_TORCH
+def col_paddle_infer(case):
+    return _predictor_column(case, case.onednn)
+
+
+def col_infer_no_onednn(case):
+    return _predictor_column(case, False)
+
+
+def _torch_input(case):
     import torch
-    twin, _ = case.torch_model()
-    x = torch.from_numpy(case.inputs[case.input_name])
+    return torch.from_numpy(case.inputs[case.input_name])
+
+
+def col_torch_eval(case):
+    if not case.twin.isidentifier():  # a reason, not a torch_twins.TWINS key
+        return case.twin
+    import torch
+    twin, x = case.torch_model(), _torch_input(case)
 
     def run():
         twin.eval()
@@ -198,16 +209,16 @@ def col_torch_eval(case):
 
 
 def col_torch_train(case):
-    if case.torch_layers is None:
-        return NO_TORCH
+    if not case.twin.isidentifier():
+        return case.twin
     import torch
-    twin, _ = case.torch_model()
-    x = torch.from_numpy(case.inputs[case.input_name])
+    from torch_twins import torch_loss
+    twin, x = case.torch_model(), _torch_input(case)
     opt = torch.optim.SGD(twin.parameters(), lr=1e-6)
 
     def run():
         twin.train()
-        twin(x).mean().backward()
+        torch_loss(twin(x)).backward()
         opt.step()
         opt.zero_grad()
         twin.eval()
@@ -217,8 +228,8 @@ def col_torch_train(case):
 def col_onnxruntime(case):
     """ONNX Runtime (CPU, the runtime set-up's threads) on the same program
     (``bench_onnx.onnxruntime_runner``; needs ``pip install -e .[onnx]``)."""
-    if case.input_name == "points":
-        return "not exportable (variable-length point cloud, sparse convolutions)"
+    if case.input_name in ("points", "scan"):
+        return NOT_EXPORTABLE
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -236,11 +247,14 @@ def col_onnxruntime(case):
 
 # column name -> backend function (callable to time, or a str: why the cell is empty)
 COLUMNS = {"paddle eval": col_paddle_eval, "paddle infer": col_paddle_infer,
-           "onnxruntime": col_onnxruntime, "torch eval": col_torch_eval,
-           "paddle train": col_paddle_train, "torch train": col_torch_train}
+           "infer no-onednn": col_infer_no_onednn, "onnxruntime": col_onnxruntime,
+           "torch eval": col_torch_eval, "paddle train": col_paddle_train,
+           "torch train": col_torch_train}
+DEFAULT_COLUMNS = [c for c in COLUMNS if c != "onnxruntime"]
 # ratio column -> (numerator, denominator)
 RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
           "infer / torch": ("paddle infer", "torch eval"),
+          "no-onednn / torch": ("infer no-onednn", "torch eval"),
           "ort / torch": ("onnxruntime", "torch eval"),
           "train / torch": ("paddle train", "torch train")}
 
@@ -248,7 +262,7 @@ RATIOS = {"eval / torch": ("paddle eval", "torch eval"),
 def bench_case(case, columns, repeats, verbose=False):
     """Median seconds per column (None when skipped) and the load averages seen; with
     ``verbose`` every run is printed as it ends (wall and process CPU seconds)."""
-    runs, times = {}, {}
+    runs, times, cpu_times = {}, {}, {}
     for name in columns:
         if name.startswith("torch") and not _have_torch():
             runs[name] = "torch is not installed"
@@ -269,12 +283,14 @@ def bench_case(case, columns, repeats, verbose=False):
             start, cpu = time.perf_counter(), time.process_time()
             run()
             times.setdefault(name, []).append(time.perf_counter() - start)
+            cpu_times.setdefault(name, []).append(time.process_time() - cpu)
             if verbose:
                 print(f"  {case.name} {name}: run {i + 1} {times[name][-1]:.2f} s wall, "
-                      f"{time.process_time() - cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+                      f"{cpu_times[name][-1]:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
                       flush=True)
     loads.append(os.getloadavg()[0])
     result = {k: statistics.median(v) for k, v in times.items()}
+    case.times, case.cpu_times = times, cpu_times
     case.notes += [f"{k}: {v}" for k, v in runs.items() if isinstance(v, str)]
     return result, loads
 
@@ -303,46 +319,134 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
                    metavar="NAME", help="models to run (default: all): " + " ".join(MODELS))
-    p.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=list(COLUMNS),
-                   metavar="COL", help="columns to run (default: all): " + ", ".join(COLUMNS))
-    p.add_argument("--quick", "--tiny", action="store_true",
-                   help="tiny inputs (checks that every cell runs; timings meaningless)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median)")
+    p.add_argument("--columns", nargs="+", default=DEFAULT_COLUMNS, choices=list(COLUMNS),
+                   metavar="COL", help="columns to run (default: all but onnxruntime): " +
+                   ", ".join(COLUMNS))
+    p.add_argument("--sizes", choices=("paper", "small"), default="paper",
+                   help="paper input sizes (default) or small ones (checks that every cell "
+                        "runs; timings meaningless)")
+    p.add_argument("--quick", "--tiny", dest="sizes", action="store_const", const="small",
+                   help="same as --sizes small")
+    p.add_argument("--repeat", "--repeats", dest="repeat", type=int, default=3,
+                   help="timed runs per cell (median)")
     p.add_argument("--threads", type=int, default=None,
                    help="math threads for Paddle and torch (default: available cores)")
+    p.add_argument("--mkl", choices=("on", "off"), default="on",
+                   help="off: no MKL_DEBUG_CPU_TYPE (MKL's slow path on AMD; the 'before')")
+    p.add_argument("--ab-mkl", type=int, default=0, metavar="ROUNDS",
+                   help="per model, ROUNDS x (a process with --mkl on, one with --mkl off); "
+                        "medians over all their runs")
     p.add_argument("--no-runtime", dest="runtime", action="store_false",
                    help="skip paddlexseg.runtime (Paddle's defaults: 1 thread, no MKL setting "
-                        "on AMD; the 'before' figures)")
+                        "on AMD)")
     p.add_argument("--no-onednn", dest="onednn", action="store_false",
                    help="paddle infer without oneDNN")
     p.add_argument("--verbose", action="store_true", help="print every run as it ends")
     p.add_argument("--width", type=int, default=None,
                    help="override the input width (last dimension) of image-like inputs")
+    p.add_argument("--omp-passive", action="store_true",
+                   help="OMP_WAIT_POLICY=PASSIVE for Paddle and torch: on a loaded machine "
+                        "spinning OpenMP threads waste their time slices (torch at 2 threads "
+                        "measured 10x slower than at 1 under load 13); leave off on an idle one")
+    p.add_argument("--json", default=None, help="also write the raw run times to this file")
     args = p.parse_args(argv)
+    began = time.perf_counter()
+    if args.ab_mkl:
+        rows = ab_mkl(args, argv if argv is not None else sys.argv[1:])
+        print(f"\ntotal {time.perf_counter() - began:.0f} s")
+        return rows
+    if args.omp_passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     threads = args.threads
     if args.runtime:
-        threads = setup_runtime(args.threads, import_paddle=True).threads
+        threads = setup_runtime(args.threads).threads
+        if args.mkl == "off":
+            os.environ.pop("MKL_DEBUG_CPU_TYPE", None)
+        apply_threads(threads)
     import paddle
     import paddlexseg
     paddlexseg.load_all()
     if _have_torch() and any(c.startswith("torch") for c in args.columns):
         import torch
         torch.set_num_threads(threads or 1)
-    rows, workdir = [], tempfile.mkdtemp(prefix="bench_models_")
+    rows, raw, workdir = [], {}, tempfile.mkdtemp(prefix="bench_models_")
     print(f"paddle {paddle.__version__}, threads {threads or 'Paddle default (1)'}, "
-          f"runtime set-up {'on' if args.runtime else 'off'}, oneDNN inference "
-          f"{'on' if args.onednn else 'off'}, {args.repeats} repeats, load average "
-          f"{os.getloadavg()}", flush=True)
+          f"runtime set-up {'on' if args.runtime else 'off'}, MKL_DEBUG_CPU_TYPE="
+          f"{os.environ.get('MKL_DEBUG_CPU_TYPE', '(unset)')}, oneDNN inference "
+          f"{'on' if args.onednn else 'off'}, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, {args.sizes} sizes, {args.repeat} repeats, "
+          f"load average {os.getloadavg()}", flush=True)
     for name in args.models:
-        case = Case(name, args.quick, args.onednn, workdir, args.width)
-        result, loads = bench_case(case, args.columns, args.repeats, args.verbose)
+        case = Case(name, args.sizes == "small", args.onednn, workdir, args.width)
+        result, loads = bench_case(case, args.columns, args.repeat, args.verbose)
         rows.append((name, case.shape, result, loads))
+        raw[name] = {"shape": case.shape, "times": case.times, "cpu": case.cpu_times,
+                     "loads": loads,
+                     "notes": case.notes}
         print(format_table(rows[-1:], args.columns).splitlines()[-1], flush=True)
         for note in case.notes:
             print(f"  {name}: {note}", flush=True)
     print()
     print(format_table(rows, args.columns))
+    print(f"\ntotal {time.perf_counter() - began:.0f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(raw, f, indent=1)
     return rows
+
+
+def ab_mkl(args, argv):
+    """MKL fix on / off in alternating subprocesses (A B A B); a table per setting."""
+    import subprocess
+    base = _strip_options(argv, ("--ab-mkl", "--mkl", "--json", "--models"))
+    merged = {"on": {}, "off": {}}
+    workdir = tempfile.mkdtemp(prefix="bench_models_ab_")
+    for name in args.models:
+        for r in range(args.ab_mkl):
+            for mkl in ("on", "off"):
+                out = os.path.join(workdir, f"{name}_{mkl}_{r}.json")
+                cmd = [sys.executable, os.path.abspath(__file__)] + base + [
+                    "--models", name, "--mkl", mkl, "--json", out]
+                print(f"[{name} round {r + 1} MKL fix {mkl}] load {os.getloadavg()[0]:.1f}",
+                      flush=True)
+                subprocess.run(cmd, check=True)
+                with open(out, encoding="utf-8") as f:
+                    got = json.load(f)[name]
+                entry = merged[mkl].setdefault(name, {"shape": got["shape"], "times": {},
+                                                      "cpu": {}, "loads": []})
+                for key in ("times", "cpu"):
+                    for col, ts in got[key].items():
+                        entry[key].setdefault(col, []).extend(ts)
+                entry["loads"] += got["loads"]
+    rows = {}
+    for mkl in ("on", "off"):
+        rows[mkl] = [(n, e["shape"], {c: statistics.median(t) for c, t in e["times"].items()},
+                      [min(e["loads"]), max(e["loads"])]) for n, e in merged[mkl].items()]
+        print(f"\nMKL_DEBUG_CPU_TYPE {'=5 (fix on)' if mkl == 'on' else 'unset (fix off)'}, "
+              f"medians of {args.ab_mkl} x {args.repeat} runs:")
+        print(format_table(rows[mkl], args.columns))
+        cpu = [(n, e["shape"], {c: statistics.median(t) for c, t in e["cpu"].items()},
+                [min(e["loads"]), max(e["loads"])]) for n, e in merged[mkl].items()]
+        print("process CPU seconds (all threads; less sensitive to other jobs' load):")
+        print(format_table(cpu, args.columns))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(merged, f, indent=1)
+    return rows
+
+
+def _strip_options(argv, names):
+    """``argv`` without the options ``names`` and their values (``--x v``, ``--x=v``, nargs+)."""
+    out, skip = [], False
+    for a in argv:
+        if a.startswith("--"):
+            skip = a.split("=")[0] in names
+            if skip and "=" in a:
+                skip = False
+                continue
+        if not skip:
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":
