@@ -156,6 +156,16 @@ def _rng(seed, sequence, stream, *more):
     return np.random.default_rng([int(seed), int(sequence), int(stream), *map(int, more)])
 
 
+def _rot(yaw, pitch, roll):
+    """Rotation world <- vehicle for yaw (about z), pitch (about y, nose down > 0), roll."""
+    cy, sy, cp, sp, cr, sr = (np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch),
+                              np.cos(roll), np.sin(roll))
+    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    return rz @ ry @ rx
+
+
 def build_sequence(seed, sequence, scans, sensor=None):
     """Scene, trajectory and sensor of one synthetic sequence (no ray casting).
 
@@ -172,10 +182,12 @@ def build_sequence(seed, sequence, scans, sensor=None):
     amp, freq = rng.uniform(0.0, 0.3), rng.uniform(0.05, 0.2)
     ys = scene.lane_y + amp * np.sin(freq * xs)
     yaws = np.arctan(amp * freq * np.cos(freq * xs))
+    # the car pitches and rolls a little against the road (suspension, grade changes)
+    pitch = np.deg2rad(rng.normal(0.0, 0.5) + rng.uniform(0.0, 0.5) * np.sin(freq * xs + 1.0))
+    roll = np.deg2rad(rng.normal(0.0, 0.3) + 0.1 * np.cos(freq * xs))
     poses = np.tile(np.eye(4), (scans, 1, 1))
     for k in range(scans):
-        c, s = np.cos(yaws[k]), np.sin(yaws[k])
-        poses[k, :3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+        poses[k, :3, :3] = _rot(yaws[k], pitch[k], roll[k])
         poses[k, :3, 3] = (xs[k], ys[k], sensor.height)
     calibration = sensor.calibration(_rng(seed, sequence, 1))
     return SequenceSpec(scene=scene, velo_poses=poses, times=FRAME_DT * np.arange(scans),

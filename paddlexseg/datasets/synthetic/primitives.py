@@ -57,8 +57,8 @@ MATERIALS = {
     "brick": Material(0.46, 0.12, (150, 75, 60), zero_rate=0.02),
     "fence_wood": Material(0.33, 0.08, (130, 100, 70), zero_rate=0.03),
     "fence_metal": Material(0.30, 0.10, (110, 115, 120), zero_rate=0.06, pass_rate=0.3),
-    "car_paint": Material(0.24, 0.10, (40, 60, 140), zero_rate=0.35),
-    "glass": Material(0.06, 0.05, (30, 40, 50), zero_rate=0.7),
+    "car_paint": Material(0.24, 0.10, (40, 60, 140), zero_rate=0.3),
+    "glass": Material(0.10, 0.06, (30, 40, 50), zero_rate=0.5),
     "truck_paint": Material(0.35, 0.08, (200, 200, 205), zero_rate=0.1),
     "metal": Material(0.30, 0.12, (140, 140, 145), zero_rate=0.25),
     "retroreflector": Material(0.60, 0.28, (220, 30, 30), zero_rate=0.05),
@@ -86,6 +86,8 @@ class Primitive:
         material: key of :data:`MATERIALS`.
         velocity: (vx, vy, vz) m/s; :meth:`at_time` moves the primitive.
         remission: per-object remission overriding the material mean (None = material).
+        slope: (gx, gy) for "plane" and "rect": the surface is z = center[2] + gx (x - cx)
+            + gy (y - cy) (world-frame grades; a rect's bounds are measured horizontally).
     """
     kind: str
     center: Tuple[float, float, float]
@@ -96,6 +98,7 @@ class Primitive:
     instance: int = 0
     velocity: Tuple[float, float, float] = (0.0, 0.0, 0.0)
     remission: Optional[float] = None
+    slope: Tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -110,7 +113,7 @@ class Primitive:
             return self
         c = tuple(float(c + v * t) for c, v in zip(self.center, self.velocity))
         return Primitive(self.kind, c, self.size, self.label, self.material, self.yaw,
-                         self.instance, self.velocity, self.remission)
+                         self.instance, self.velocity, self.remission, self.slope)
 
     def bounding_sphere(self):
         """(center [3], radius) enclosing the primitive (radius inf for a plane)."""
@@ -119,7 +122,8 @@ class Primitive:
         if self.kind == "plane":
             return c, np.inf
         if self.kind == "rect":
-            return c, 0.5 * float(np.hypot(sx, sy))
+            rise = 0.5 * (abs(self.slope[0]) + abs(self.slope[1])) * float(np.hypot(sx, sy))
+            return c, float(np.hypot(0.5 * np.hypot(sx, sy), rise))
         if self.kind == "box":
             return c, 0.5 * float(np.sqrt(sx * sx + sy * sy + sz * sz))
         if self.kind == "cylinder":
@@ -153,8 +157,20 @@ def _t_plane(origin, dirs, height):
     return np.where((np.abs(dz) > _EPS) & (t > _EPS), t, np.inf)
 
 
+def _t_ground(origin, dirs, prim):
+    """Plane through ``prim.center`` with grades ``prim.slope`` (horizontal when 0)."""
+    gx, gy = prim.slope
+    if gx == 0 and gy == 0:
+        return _t_plane(origin, dirs, prim.center[2])
+    normal = np.array([-gx, -gy, 1.0])
+    denom = dirs @ normal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = float(normal @ (np.asarray(prim.center) - origin)) / denom
+    return np.where((np.abs(denom) > _EPS) & (t > _EPS), t, np.inf)
+
+
 def _t_rect(origin, dirs, prim):
-    t = _t_plane(origin, dirs, prim.center[2])
+    t = _t_ground(origin, dirs, prim)
     tt = np.where(np.isfinite(t), t, 0.0)
     c, s = np.cos(prim.yaw), np.sin(prim.yaw)
     hx = origin[0] - prim.center[0] + tt * dirs[:, 0]
@@ -212,7 +228,7 @@ def _normals(prim, points):
     c = np.asarray(prim.center, dtype=np.float64)
     n = np.zeros_like(points)
     if prim.kind in ("plane", "rect"):
-        n[:, 2] = 1.0
+        n[:, 0], n[:, 1], n[:, 2] = -prim.slope[0], -prim.slope[1], 1.0
     elif prim.kind == "sphere":
         n = (points - c) / float(prim.size[0])
     elif prim.kind == "cylinder":
@@ -293,7 +309,7 @@ def raycast(primitives, origin, dirs, max_range=np.inf):
         prim = primitives[i]
         if prim.kind == "plane":
             cand = index.all
-            t = _t_plane(origin, dirs, prim.center[2])
+            t = _t_ground(origin, dirs, prim)
         else:
             center, radius = spheres[i]
             v = center - origin
