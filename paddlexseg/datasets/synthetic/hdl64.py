@@ -48,13 +48,20 @@ def ego_blocked(origins, dirs, body=EGO_BODY):
         body: boxes (x_min, x_max, y_min, y_max, z_min, z_max) in the sensor frame.
     """
     blocked = np.zeros(dirs.shape[0], dtype=bool)
-    d = np.where(np.abs(dirs) < 1e-12, 1e-12, dirs)
-    for box in body:
-        lo, hi = np.asarray(box[0::2], np.float64), np.asarray(box[1::2], np.float64)
-        t1, t2 = (lo - origins) / d, (hi - origins) / d                    # [R, 3]
+    horiz = np.hypot(dirs[:, 0], dirs[:, 1])
+    for box in np.asarray(body, np.float64).reshape(-1, 6):
+        lo, hi = box[0::2], box[1::2]
+        # only rays that come down to the box top within its horizontal reach can hit it
+        reach = np.hypot(np.abs(box[:2]).max(), np.abs(box[2:4]).max())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at_top = (origins[:, 2] - hi[2]) / -dirs[:, 2] * horiz
+        cand = np.nonzero((origins[:, 2] <= hi[2]) | ((dirs[:, 2] < 0) & (at_top <= reach)))[0]
+        o, d = origins[cand], dirs[cand]
+        d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+        t1, t2 = (lo - o) / d, (hi - o) / d                                # [C, 3]
         tmin = np.minimum(t1, t2).max(axis=1)
         tmax = np.maximum(t1, t2).min(axis=1)
-        blocked |= (tmax >= tmin) & (tmax > 0)
+        blocked[cand] |= (tmax >= tmin) & (tmax > 0)
     return blocked
 
 

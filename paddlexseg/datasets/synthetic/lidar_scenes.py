@@ -61,7 +61,8 @@ class LidarSensor:
         range_noise: std of the Gaussian range noise (m).
         dropout: base probability of a lost return (grows with range and dark surfaces; each
             laser of a unit adds its own loss rate, see ``calibration``).
-        outlier_rate: fraction of rays giving a spurious return (raw label 1, "outlier").
+        outlier_rate: fraction of returns replaced by a multi-path echo farther along the ray
+            (raw label 1, "outlier").
         label_range: returns farther than this are left unlabeled (raw label 0), as in
             SemanticKITTI, whose annotation thins out beyond ~50 m.
         laser_offsets: (upper, lower) block laser heights above the sensor origin (64 beams).
@@ -72,13 +73,13 @@ class LidarSensor:
     beams: int = 64
     azimuth_steps: int = 2048
     fov_up: float = 2.0
-    fov_down: float = -24.33
+    fov_down: float = -24.9
     height: float = 1.73
     max_range: float = 80.0
     min_range: float = 2.0
     range_noise: float = 0.02
     dropout: float = 0.005
-    outlier_rate: float = 5e-4
+    outlier_rate: float = 2e-4
     label_range: float = 52.0
     laser_offsets: tuple = HDL64E_BLOCK_OFFSETS
     ego_body: tuple = EGO_BODY
@@ -195,8 +196,9 @@ def build_sequence(seed, sequence, scans, sensor=None):
 
 
 def _cast(primitives, pose, local, heights, max_range):
-    """Ray-cast rays given in the sensor frame from their lasers' origins (one call per laser
-    height). Returns (t [R], index [R], normal [R, 3] in the world frame)."""
+    """Ray-cast rays given in the sensor frame from their lasers' origins (``heights`` above
+    the sensor origin; one call per height). Returns (t [R], index [R], normal [R, 3] in the
+    world frame)."""
     n = local.shape[0]
     t, index, normal = np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros((n, 3))
     world = local @ pose[:3, :3].T
@@ -284,8 +286,9 @@ def scan_lidar(primitives, pose, sensor, calibration, rng):
     semantic = np.where(far, RAW["unlabeled"], semantic)
     instance = np.where(far, 0, instance)
 
-    outlier = free & (rng.random(n) < sensor.outlier_rate)       # spurious returns, any ray
-    out_range = rng.uniform(sensor.min_range, np.maximum(t_safe, sensor.min_range + 0.1))
+    # spurious returns: multi-path echoes, farther than the surface the ray hit
+    outlier = hit & (rng.random(n) < sensor.outlier_rate)
+    out_range = np.minimum(t_safe * rng.uniform(1.1, 2.5, n), sensor.max_range)
     rng_m = np.where(outlier, out_range, rng_m)
     semantic = np.where(outlier, RAW["outlier"], semantic)
     instance = np.where(outlier, 0, instance)
@@ -311,7 +314,7 @@ def write_calib(path):
 
 def generate_semantickitti(root, sequences=DEFAULT_SEQUENCES, scans_per_sequence=8, seed=0,
                            beams=64, azimuth_steps=2048, max_range=80.0, fov_up=2.0,
-                           fov_down=-24.33):
+                           fov_down=-24.9):
     """Write a synthetic SemanticKITTI data set under ``root``.
 
     The default (sequences 00, 01, 02 for training and 08 for validation, 8 scans each, a

@@ -116,15 +116,15 @@ class _Builder:
     def tree(self, x, y, z0=0.0, big=1.0):
         """A trunk and a crown of 2-4 overlapping foliage spheres (a volume that scatters)."""
         rng = self.rng
-        height, radius = rng.uniform(1.8, 3.2) * big, rng.uniform(0.12, 0.3) * big
-        self.add("cylinder", (x, y, z0 + height / 2 - 0.2), (radius, 0, height + 0.4),
-                 RAW["trunk"], "bark")
-        crown = rng.uniform(1.6, 3.2) * big
-        for k in range(rng.integers(2, 5)):
-            r = crown * rng.uniform(0.6, 0.9)
-            off = rng.normal(0, 0.35 * crown, 3)
+        height, radius = rng.uniform(1.6, 2.8) * big, rng.uniform(0.08, 0.16) * big
+        crown = rng.uniform(1.8, 3.4) * big
+        self.add("cylinder", (x, y, z0 + (height + 0.5 * crown) / 2 - 0.2),
+                 (radius, 0, height + 0.5 * crown + 0.4), RAW["trunk"], "bark")
+        for k in range(1 + int(rng.random() < 0.35)):
+            r = crown * rng.uniform(0.75, 1.0)
+            off = rng.normal(0, 0.3 * crown, 3)
             self.add("sphere", (x + off[0], y + off[1],
-                                z0 + height + 0.7 * crown + 0.3 * abs(off[2])),
+                                z0 + height + 0.8 * crown + 0.2 * abs(off[2])),
                      (r, 0, 0), RAW["vegetation"], "foliage")
 
     def bush(self, x, y, z0=0.0):
@@ -166,20 +166,20 @@ def _side(b, side, x0, x1, road_hw, parking):
               RAW["parking"], "parking_asphalt")
         b.parked_row(x0, x1, side * (road_hw + 1.2), 0.0, 0.45)
         edge += 2.4
-    if rng.random() < 0.4:                          # a grass verge with a row of trees
+    if rng.random() < 0.5:                          # a grass verge with a row of trees
         verge = rng.uniform(1.5, 3.0)
         b.add("rect", ((x0 + x1) / 2, side * (edge + verge / 2), rng.uniform(0.03, 0.12)),
               (x1 - x0, verge, 0), RAW["terrain"], "grass", slope=(0, side * 0.02))
-        for x in np.arange(x0 + rng.uniform(0, 8), x1, rng.uniform(7, 14)):
+        for x in np.arange(x0 + rng.uniform(0, 8), x1, rng.uniform(8, 14)):
             b.tree(x + rng.normal(0, 0.5), side * (edge + verge / 2), big=rng.uniform(0.9, 1.4))
         edge += verge
-    walk = rng.uniform(2.0, 4.0)                    # raised sidewalk, in segments of <= 40 m
+    walk = rng.uniform(2.5, 4.5)                    # raised sidewalk, in segments of <= 40 m
     n_seg = int(np.ceil((x1 - x0) / 40.0))
     bounds = np.linspace(x0, x1, n_seg + 1)
     for a, c in zip(bounds[:-1], bounds[1:]):
         b.add("box", ((a + c) / 2, side * (edge + walk / 2), SIDEWALK_HEIGHT / 2),
               (c - a, walk, SIDEWALK_HEIGHT), RAW["sidewalk"], "concrete")
-    for x in np.arange(x0 + rng.uniform(0, 15), x1, rng.uniform(15, 35)):
+    for x in np.arange(x0 + rng.uniform(0, 25), x1, rng.uniform(25, 50)):
         b.pole(x, side * (edge + 0.35), SIDEWALK_HEIGHT, side)
     for _ in range(rng.poisson((x1 - x0) / 150.0)):
         moving = rng.random() < 0.5
@@ -201,29 +201,29 @@ def _plots(b, side, x0, x1, edge):
     grass, bushes and trees, and often a building set back from the sidewalk."""
     rng = b.rng
     # the land behind the sidewalk: grass, lower or higher than the kerb, sloping away
-    b.add("rect", ((x0 + x1) / 2, side * (edge + 30.0), rng.uniform(-0.35, 0.1)),
+    b.add("rect", ((x0 + x1) / 2, side * (edge + 30.0), rng.uniform(-0.8, 0.1)),
           (x1 - x0, 60.0, 0), RAW["terrain"], "grass",
-          slope=(0, side * rng.uniform(-0.04, 0.03)))
+          slope=(0, side * rng.uniform(-0.06, 0.03)))
     x = x0 + rng.uniform(-10, 0)
     while x < x1:
         length = rng.uniform(10, 30)
         front = rng.random()
         y_front = side * (edge + 0.3)
-        if front < 0.25:                            # fence
+        if front < 0.2:                             # fence
             height = rng.uniform(0.9, 2.0)
             b.add("box", (x + length / 2, y_front, height / 2 - 0.2), (length - 1.0, 0.08,
                   height + 0.4), RAW["fence"], rng.choice(["fence_wood", "fence_metal"]))
-        elif front < 0.75:                          # hedge
-            height, depth = rng.uniform(0.8, 2.2), rng.uniform(0.6, 1.5)
+        elif front < 0.8:                           # hedge
+            height, depth = rng.uniform(1.0, 2.6), rng.uniform(0.8, 2.0)
             b.add("box", (x + length / 2, side * (edge + 0.2 + depth / 2), height / 2 - 0.1),
                   (length - 0.5, depth, height + 0.2), RAW["vegetation"], "foliage")
-        setback = rng.uniform(2.0, 12.0)
-        for _ in range(rng.poisson(length / 10.0)):
+        setback = rng.uniform(1.5, 10.0)
+        for _ in range(rng.poisson(length / 20.0)):
             b.bush(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(1.5, setback)))
-        for _ in range(rng.poisson(length / 8.0)):
-            b.tree(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(2.0, setback + 6)),
-                   big=rng.uniform(0.9, 1.6))
-        if rng.random() < 0.6:                      # a building
+        for _ in range(rng.poisson(length / 15.0)):
+            b.tree(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(2.0, setback + 3)),
+                   big=rng.uniform(1.1, 1.8))
+        if rng.random() < 0.8:                      # a building
             blen, depth, height = length * rng.uniform(0.5, 0.9), rng.uniform(8, 16), \
                 rng.uniform(5, 15)
             b.add("box", (x + length / 2, side * (edge + setback + depth / 2), height / 2 - 0.5),
@@ -253,7 +253,7 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
     """
     x0, x1 = float(x_range[0]), float(x_range[1])
     b = _Builder(rng)
-    road_hw = rng.uniform(3.2, 5.5)
+    road_hw = rng.uniform(3.0, 4.8)
     xc, length = (x0 + x1) / 2, x1 - x0
     camber = 0.02
     b.add("plane", (0, 0, -0.3), (0, 0, 0), RAW["terrain"], "grass")
@@ -271,10 +271,14 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
         b.add("rect", (rng.uniform(x0, x1), y, 0.003 + camber * (road_hw - abs(y))),
               (rng.uniform(0.6, 3.0), rng.uniform(0.6, 2.0), 0), RAW["road"], "asphalt_patch",
               yaw=rng.uniform(0, np.pi), slope=(0, -np.sign(y) * camber))
-    parking = rng.random(2) < 0.45                  # parking lanes: on one side at least
+    parking = rng.random(2) < 0.2                   # parking lanes: on one side at least
     parking[rng.integers(2)] |= not parking.any()
     for side, park in zip((1, -1), parking):
         _side(b, side, x0, x1, road_hw, park)
+    for x_end in (x0 + rng.uniform(0, 15), x1 - rng.uniform(0, 15)):
+        if rng.random() < 0.8:                      # the street bends or ends: a far facade
+            b.add("box", (x_end, rng.normal(0, 10), 5.0), (4.0, 80.0, rng.uniform(8, 20)),
+                  RAW["building"], "facade")
     lane_y = -road_hw / 2
     for _ in range(rng.integers(1, 4)):             # traffic in the opposite lane
         speed = rng.uniform(4, 14)
