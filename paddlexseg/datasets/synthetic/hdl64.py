@@ -31,12 +31,17 @@ __all__ = ["HDL64E_S2_ELEVATIONS", "HDL64E_BLOCK_OFFSETS", "EGO_BODY", "ego_bloc
 HDL64E_S2_ELEVATIONS = np.concatenate([2.0 - np.arange(32) / 3.0, -8.83 - 0.5 * np.arange(32)])
 HDL64E_BLOCK_OFFSETS = (0.21, 0.12)   # laser heights (m) above the sensor origin: upper, lower
 
-# The ego car (VW Passat B6 wagon, 4.77 x 1.82 x 1.5 m) in the sensor frame: x forward, y
-# left, z up, ground at z = -1.73. Boxes as (x_min, x_max, y_min, y_max, z_min, z_max).
+# The ego car (VW Passat B6 wagon, 4.77 x 1.82 x 1.5 m; boxes fitted to the per-ring, per-azimuth
+# gaps of real scans) in the sensor frame: x forward, y left, z up, ground at z = -1.73.
+# Boxes as (x_min, x_max, y_min, y_max, z_min, z_max).
 EGO_BODY = (
-    (-1.45, 0.55, -0.78, 0.78, -1.40, -0.30),      # cabin and roof (top 1.43 m above ground)
-    (0.55, 2.25, -0.91, 0.91, -1.40, -0.85),       # bonnet
-    (-2.55, -1.45, -0.91, 0.91, -1.40, -0.70),     # boot / tailgate
+    (-0.85, 0.45, -0.65, 0.65, -1.40, -0.28),      # cabin and roof (top 1.45 m above ground)
+    (-1.15, -0.85, -0.45, 0.45, -1.40, -0.30),     # rear of the roof
+    (0.75, 1.60, -0.78, 0.78, -1.40, -0.85),       # bonnet
+    (1.60, 2.30, -0.65, 0.65, -1.40, -0.88),       # front of the bonnet (rounded corners)
+    (-2.00, -0.85, -0.78, 0.78, -1.40, -0.80),     # boot
+    (-2.35, -2.00, -0.60, 0.60, -1.40, -0.85),     # tailgate
+    (0.20, 0.40, -0.95, -0.75, -1.40, -0.22),      # a mount right of the sensor (seen in scans)
 )
 
 

@@ -103,7 +103,7 @@ class LidarSensor:
         """One unit's per-beam azimuth offsets (columns), elevation errors (deg) and extra
         return-loss rates (a few weak lasers), as a tuple of three float64 [beams]."""
         return (rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.05, self.beams),
-                rng.beta(0.5, 40.0, self.beams))
+                rng.beta(0.5, 60.0, self.beams))
 
     def directions(self, calibration, phase=0.0):
         """Unit ray directions in the sensor frame, beam-major: float64 [beams * azimuth_steps, 3].

@@ -280,7 +280,7 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
               yaw=rng.uniform(0, np.pi), slope=(0, -np.sign(y) * camber))
     for side in (1, -1):
         _side(b, side, x0, x1, road_hw, rng.random() < 0.25)
-    for x_end in (x0 + rng.uniform(0, 15), x1 - rng.uniform(0, 15)):
+    for x_end in (x0 + rng.uniform(20, 50), x1 - rng.uniform(20, 50)):
         if rng.random() < 0.8:                      # the street bends or ends: a far facade
             b.add("box", (x_end, rng.normal(0, 10), 5.0), (4.0, 80.0, rng.uniform(8, 20)),
                   RAW["building"], "facade")
