@@ -2,11 +2,17 @@
 
 Sources of the numbers:
 
-* Beam elevations: Velodyne HDL-64E S2 user's manual and data sheet (63-HDL64ES2, rev. D,
-  2011): two blocks of 32 lasers, the upper block from +2.0 deg down to -8.33 deg in 1/3 deg
-  steps, the lower block from -8.83 deg down to -24.33 deg in 1/2 deg steps. Each unit's
-  ``db.xml`` calibration moves every laser by a few hundredths of a degree (the uneven spacing
-  a real table shows); :meth:`~.lidar_scenes.LidarSensor.calibration` draws those per unit.
+* Beam elevations: the nominal table of the Velodyne HDL-64E S2 (user's manual 63-HDL64ES2
+  rev. D, 2011; data sheet: +2 to -24.8 deg, ~0.4 deg resolution): two blocks of 32 lasers,
+  the upper block from +2.0 deg down to -8.33 deg in 1/3 deg steps, the lower block from
+  -8.83 deg down to -24.33 deg in 1/2 deg steps. Each unit's ``db.xml`` calibration moves the
+  lasers (e.g. the ROS velodyne driver's ``64e_utexas.yaml``: +2.02 .. -8.52 in 0.34 deg
+  steps, -8.95 .. -24.71 in 0.51 deg steps) and spaces them a little unevenly;
+  :meth:`~.lidar_scenes.LidarSensor.calibration` draws those per-laser errors per unit.
+  KITTI's unit spans +2.0 to -24.9 deg (the usual figure; per-ring fits of real SemanticKITTI
+  scans, elevation = e0 + offset / range, give about +1.9 for the top laser, -8.8 / -9.1 at
+  the block boundary and -24.9 at the bottom), so :class:`~.lidar_scenes.LidarSensor` maps the
+  table linearly onto [fov_down, fov_up] = [-24.9, 2.0].
 * Laser origins: every laser fires from its own height in the housing; the published per-laser
   ``vert_offset_correction`` of HDL-64E S2/S3 ``db.xml`` files (e.g. the ROS velodyne driver's
   ``64e_s2.1-sztaki.yaml`` and ``64e_s3-xiesc.yaml``) is about 0.20-0.21 m for the upper block

@@ -122,7 +122,7 @@ class _Builder:
     def tree(self, x, y, z0=0.0, big=1.0):
         """A trunk and a crown of 2-4 overlapping foliage spheres (a volume that scatters)."""
         rng = self.rng
-        height, radius = rng.uniform(1.3, 2.3) * big, rng.uniform(0.06, 0.11) * big
+        height, radius = rng.uniform(1.3, 2.3) * big, rng.uniform(0.05, 0.09) * big
         crown = rng.uniform(2.0, 3.6) * big
         self.add("cylinder", (x, y, z0 + (height + 0.5 * crown) / 2 - 0.2),
                  (radius, 0, height + 0.5 * crown + 0.4), RAW["trunk"], "bark")
