@@ -167,10 +167,23 @@ def _side(b, side, x0, x1, road_hw, parking, occupancy):
     """Everything on one side of the road (side +1: left, y > 0; -1: right)."""
     rng = b.rng
     edge = road_hw
-    if parking:                                     # parking lane with parked cars
-        b.add("rect", ((x0 + x1) / 2, side * (road_hw + 1.1), 0.002), (x1 - x0, 2.2, 0),
-              RAW["parking"], "parking_asphalt")
-        b.parked_row(x0, x1, side * (road_hw + 1.1), 0.0, occupancy)
+    if parking:                                     # parking bays between grass strips
+        y, a = side * (road_hw + 1.1), x0
+        while a < x1:
+            c = min(a + rng.uniform(15, 40), x1)
+            if rng.random() < 0.55:
+                b.add("rect", ((a + c) / 2, y, 0.002), (c - a, 2.2, 0), RAW["parking"],
+                      "parking_asphalt")
+                b.parked_row(a, c - 4.0, y, 0.0, occupancy)
+            elif rng.random() < 0.5:
+                b.add("rect", ((a + c) / 2, y, 0.06), (c - a, 2.2, 0), RAW["terrain"], "grass")
+                for _ in range(rng.poisson((c - a) / 12.0)):
+                    b.bush(rng.uniform(a, c), y)
+            else:                                   # low shrubs
+                h = rng.uniform(0.5, 1.2)
+                b.add("box", ((a + c) / 2, y, h / 2), (c - a, 1.8, h), RAW["vegetation"],
+                      "foliage")
+            a = c
         edge += 2.2
     if rng.random() < 0.4:                          # a grass verge with a row of trees
         verge = rng.uniform(1.5, 3.0)
@@ -247,7 +260,7 @@ def _plots(b, side, x0, x1, edge):
         x += length
 
 
-def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.3)):
+def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.4)):
     """Random street covering ``x_range`` (metres along the street).
 
     The road has a crown (it falls 2 % towards each kerb), darker repaired patches, lane
@@ -261,7 +274,8 @@ def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.3)):
         ego_speed: speed (m/s) of the ego car in the right lane; cars in that lane drive at
             about this speed so that they never run into it.
         parking: (probability of a parking lane on each side, share of its places taken);
-            the far side always gets one when neither side draws one.
+            the far side always gets one when neither side draws one. A parking lane is a
+            row of bays and grass strips.
 
     Returns:
         StreetScene.
