@@ -103,7 +103,7 @@ def build_frame(rng, sensor_height=1.73):
     Returns:
         (primitives, objects [SceneObject, world frame], pose float64 [4, 4] world <- velodyne).
     """
-    street = make_street_scene(rng, (-15.0, 85.0), parking=(0.65, 0.5))   # many cars
+    street = make_street_scene(rng, (-15.0, 85.0), parking=(0.65, 0.5, 1.0))   # many cars
     prims, objects = street_objects(street.primitives)
     hw, lane = street.road_half_width, street.lane_y
     placer = Placer(prims, objects)

@@ -163,7 +163,7 @@ class _Builder:
                 x += rng.uniform(5, 15)
 
 
-def _side(b, side, x0, x1, road_hw, parking, occupancy):
+def _side(b, side, x0, x1, road_hw, parking, occupancy, bays):
     """Everything on one side of the road (side +1: left, y > 0; -1: right)."""
     rng = b.rng
     edge = road_hw
@@ -171,7 +171,7 @@ def _side(b, side, x0, x1, road_hw, parking, occupancy):
         y, a = side * (road_hw + 1.1), x0
         while a < x1:
             c = min(a + rng.uniform(15, 40), x1)
-            if rng.random() < 0.55:
+            if rng.random() < bays:
                 b.add("rect", ((a + c) / 2, y, 0.002), (c - a, 2.2, 0), RAW["parking"],
                       "parking_asphalt")
                 b.parked_row(a, c - 4.0, y, 0.0, occupancy)
@@ -260,7 +260,7 @@ def _plots(b, side, x0, x1, edge):
         x += length
 
 
-def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.4)):
+def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.4, 0.55)):
     """Random street covering ``x_range`` (metres along the street).
 
     The road has a crown (it falls 2 % towards each kerb), darker repaired patches, lane
@@ -273,9 +273,9 @@ def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.4)):
         x_range: (x_min, x_max) of the street.
         ego_speed: speed (m/s) of the ego car in the right lane; cars in that lane drive at
             about this speed so that they never run into it.
-        parking: (probability of a parking lane on each side, share of its places taken);
-            the far side always gets one when neither side draws one. A parking lane is a
-            row of bays and grass strips.
+        parking: (probability of a parking lane on each side, share of its places taken,
+            share of its length in bays, the rest being grass strips and low shrubs); the far
+            side always gets one when neither side draws one.
 
     Returns:
         StreetScene.
@@ -303,7 +303,7 @@ def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.4)):
     lanes = rng.random(2) < parking[0]              # parking lanes: the far side at least
     lanes[0] |= not lanes.any()
     for side, park in zip((1, -1), lanes):
-        _side(b, side, x0, x1, road_hw, park, parking[1])
+        _side(b, side, x0, x1, road_hw, park, parking[1], parking[2])
     for x_end in (x0 + rng.uniform(20, 50), x1 - rng.uniform(20, 50)):
         if rng.random() < 0.8:                      # the street bends or ends: a far facade
             b.add("box", (x_end, rng.normal(0, 10), 5.0), (4.0, 80.0, rng.uniform(8, 20)),
