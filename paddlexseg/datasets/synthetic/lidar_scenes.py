@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .hdl64 import (EGO_BODY, HDL64E_BLOCK_OFFSETS, HDL64E_S2_ELEVATIONS, ego_blocked,
+                    mixed_pixels, remission_model)
 from .primitives import MATERIALS, raycast
 from .street import RAW, StreetScene, make_street_scene
 
@@ -45,19 +47,28 @@ IMAGE_SIZE = (1241, 376)                             # width, height of KITTI od
 
 @dataclass
 class LidarSensor:
-    """A spinning multi-beam LiDAR (defaults: Velodyne HDL-64E as mounted on the KITTI car).
+    """A spinning multi-beam LiDAR (defaults: Velodyne HDL-64E S2 as mounted on the KITTI car;
+    the sources of the figures are in :mod:`.hdl64`).
 
     Attributes:
-        beams: number of lasers. 64 uses the HDL-64E's two blocks (finer spacing in the upper
-            block); other counts are spaced evenly over the field of view.
+        beams: number of lasers. 64 uses the HDL-64E S2 table (upper block in 1/3 deg steps,
+            lower block in 1/2 deg steps, mapped onto [fov_down, fov_up]) with the lasers'
+            heights ``laser_offsets``; other counts are spaced evenly, from the sensor origin.
         azimuth_steps: firings per revolution (columns).
         fov_up, fov_down: elevation of the top and bottom beam in degrees.
         height: mounting height above the ground (m).
         max_range: returns beyond this are lost (m). min_range: closer returns are dropped.
         range_noise: std of the Gaussian range noise (m).
-        dropout: base probability of a lost return (grows with range and dark surfaces).
-        outlier_rate: fraction of rays giving a spurious return (raw label 1, "outlier").
-        label_range: returns farther than this are left unlabeled (raw label 0).
+        dropout: base probability of a lost return (grows with range and dark surfaces; each
+            laser of a unit adds its own loss rate, see ``calibration``).
+        outlier_rate: fraction of returns replaced by a multi-path echo farther along the ray
+            (raw label 1, "outlier").
+        label_range: returns farther than this are left unlabeled (raw label 0), as in
+            SemanticKITTI, whose annotation thins out beyond ~50 m.
+        laser_offsets: (upper, lower) block laser heights above the sensor origin (64 beams).
+        ego_body: boxes of the ego car in the sensor frame (see :data:`.hdl64.EGO_BODY`);
+            rays into them give no return. Empty: no ego car.
+        mixed_pixel_rate: share of depth edges giving a return between the two surfaces.
     """
     beams: int = 64
     azimuth_steps: int = 2048
@@ -67,22 +78,32 @@ class LidarSensor:
     max_range: float = 80.0
     min_range: float = 2.0
     range_noise: float = 0.02
-    dropout: float = 0.01
-    outlier_rate: float = 5e-4
-    label_range: float = 70.0
+    dropout: float = 0.005
+    outlier_rate: float = 2e-4
+    label_range: float = 52.0
+    laser_offsets: tuple = HDL64E_BLOCK_OFFSETS
+    ego_body: tuple = EGO_BODY
+    mixed_pixel_rate: float = 0.35
 
     def elevations(self):
-        """Beam elevations in degrees, top beam first: float64 [beams]."""
+        """Nominal beam elevations in degrees, top beam first: float64 [beams]."""
         if self.beams == 64:
-            span = self.fov_down - self.fov_up
-            upper = np.linspace(self.fov_up, self.fov_up + 0.383 * span, 32)
-            lower = np.linspace(self.fov_up + 0.402 * span, self.fov_down, 32)
-            return np.concatenate([upper, lower])
+            table = HDL64E_S2_ELEVATIONS
+            unit = (table - table[-1]) / (table[0] - table[-1])
+            return self.fov_down + unit * (self.fov_up - self.fov_down)
         return np.linspace(self.fov_up, self.fov_down, self.beams)
 
+    def laser_heights(self):
+        """Height (m) of each laser's origin above the sensor origin: float64 [beams]."""
+        if self.beams == 64:
+            return np.repeat(np.asarray(self.laser_offsets, dtype=np.float64), 32)
+        return np.zeros(self.beams)
+
     def calibration(self, rng):
-        """Per-beam azimuth offsets (in columns) and elevation errors (deg) of one unit."""
-        return rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.03, self.beams)
+        """One unit's per-beam azimuth offsets (columns), elevation errors (deg) and extra
+        return-loss rates (a few weak lasers), as a tuple of three float64 [beams]."""
+        return (rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.05, self.beams),
+                rng.beta(0.5, 40.0, self.beams))
 
     def directions(self, calibration, phase=0.0):
         """Unit ray directions in the sensor frame, beam-major: float64 [beams * azimuth_steps, 3].
@@ -90,13 +111,22 @@ class LidarSensor:
         Column j looks at azimuth pi - (j + 0.5) * 2 pi / W (x forward, y left), so that
         the RangeNet++ projection puts it in column j.
         """
-        az_offset, el_error = calibration
+        az_offset, el_error = calibration[0], calibration[1]
         el = np.deg2rad(self.elevations() + el_error)[:, None]                 # [B, 1]
         cols = np.arange(self.azimuth_steps)[None, :] + 0.5 + az_offset[:, None] + phase
         az = np.pi - cols * (2.0 * np.pi / self.azimuth_steps)                 # [B, W]
         d = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az),
                       np.broadcast_to(np.sin(el), az.shape)], axis=-1)
         return d.reshape(-1, 3)
+
+    def beam_of(self, dirs, calibration):
+        """Beam index of each direction (nearest calibrated elevation): int64 [R]."""
+        el = self.elevations() + calibration[1]                                # [B]
+        ray_el = np.degrees(np.arcsin(np.clip(dirs[:, 2], -1.0, 1.0)))
+        order = np.argsort(el)
+        pos = np.clip(np.searchsorted(el[order], ray_el), 1, el.size - 1)
+        lo, hi = order[pos - 1], order[pos]
+        return np.where(np.abs(ray_el - el[lo]) <= np.abs(ray_el - el[hi]), lo, hi)
 
 
 @dataclass
@@ -127,6 +157,16 @@ def _rng(seed, sequence, stream, *more):
     return np.random.default_rng([int(seed), int(sequence), int(stream), *map(int, more)])
 
 
+def _rot(yaw, pitch, roll):
+    """Rotation world <- vehicle for yaw (about z), pitch (about y, nose down > 0), roll."""
+    cy, sy, cp, sp, cr, sr = (np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch),
+                              np.cos(roll), np.sin(roll))
+    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    return rz @ ry @ rx
+
+
 def build_sequence(seed, sequence, scans, sensor=None):
     """Scene, trajectory and sensor of one synthetic sequence (no ray casting).
 
@@ -143,18 +183,58 @@ def build_sequence(seed, sequence, scans, sensor=None):
     amp, freq = rng.uniform(0.0, 0.3), rng.uniform(0.05, 0.2)
     ys = scene.lane_y + amp * np.sin(freq * xs)
     yaws = np.arctan(amp * freq * np.cos(freq * xs))
+    # the car pitches and rolls a little against the road (suspension, grade changes)
+    pitch = np.deg2rad(rng.normal(0.0, 0.5) + rng.uniform(0.0, 0.5) * np.sin(freq * xs + 1.0))
+    roll = np.deg2rad(rng.normal(0.0, 0.3) + 0.1 * np.cos(freq * xs))
     poses = np.tile(np.eye(4), (scans, 1, 1))
     for k in range(scans):
-        c, s = np.cos(yaws[k]), np.sin(yaws[k])
-        poses[k, :3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+        poses[k, :3, :3] = _rot(yaws[k], pitch[k], roll[k])
         poses[k, :3, 3] = (xs[k], ys[k], sensor.height)
     calibration = sensor.calibration(_rng(seed, sequence, 1))
     return SequenceSpec(scene=scene, velo_poses=poses, times=FRAME_DT * np.arange(scans),
                         sensor=sensor, sensor_calibration=calibration)
 
 
+def _cast(primitives, pose, local, heights, max_range):
+    """Ray-cast rays given in the sensor frame from their lasers' origins (``heights`` above
+    the sensor origin; one call per height). Returns (t [R], index [R], normal [R, 3] in the
+    world frame)."""
+    n = local.shape[0]
+    t, index, normal = np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros((n, 3))
+    world = local @ pose[:3, :3].T
+    for h in np.unique(heights):
+        sel = np.nonzero(heights == h)[0]
+        hits = raycast(primitives, pose[:3, 3] + pose[:3, 2] * h, world[sel], max_range)
+        t[sel], index[sel], normal[sel] = hits.t, hits.index, hits.normal
+    return t, index, normal
+
+
+def _scatter_in_volumes(primitives, pose, local, heights, t, index, normal, sensor, rng):
+    """Returns of porous materials (foliage): some rays pass through to what lies behind,
+    the others come back from a random depth inside the volume."""
+    porosity = np.array([MATERIALS[p.material].porosity for p in primitives] + [0.0])
+    pass_rate = np.array([MATERIALS[p.material].pass_rate for p in primitives] + [0.0])
+    through = rng.random(t.shape[0]) < pass_rate[index]
+    solid = [i for i, p in enumerate(primitives) if MATERIALS[p.material].pass_rate == 0]
+    rays = np.nonzero(through)[0]
+    if rays.size and solid:
+        t2, i2, n2 = _cast([primitives[i] for i in solid], pose, local[rays], heights[rays],
+                           sensor.max_range)
+        t[rays], normal[rays] = t2, n2
+        index[rays] = np.where(i2 >= 0, np.asarray(solid)[np.maximum(i2, 0)], -1)
+    depth = porosity[index]
+    inside = depth > 0
+    t[inside] += np.minimum(rng.exponential(1.0, inside.sum()), 3.0) * depth[inside]
+    return t, index, normal
+
+
 def scan_lidar(primitives, pose, sensor, calibration, rng):
     """Simulate one revolution of the LiDAR.
+
+    Per ray: the ego car's shadow, the lasers' own origins, foliage that scatters
+    (:func:`_scatter_in_volumes`), mixed pixels at depth edges, range noise, remission by
+    material, range and incidence (:func:`.hdl64.remission_model`), random, per-laser and
+    range-dependent dropout, and a few spurious returns.
 
     Args:
         primitives: scene primitives at the scan time (world frame).
@@ -168,39 +248,54 @@ def scan_lidar(primitives, pose, sensor, calibration, rng):
     """
     pose = np.asarray(pose, dtype=np.float64)
     local = sensor.directions(calibration, phase=rng.uniform(0.0, 1.0))         # [R, 3]
-    world = local @ pose[:3, :3].T
-    hits = raycast(primitives, pose[:3, 3], world, sensor.max_range)
+    beam = sensor.beam_of(local, calibration)
+    heights = sensor.laser_heights()[beam]
     n = local.shape[0]
-    idx = np.maximum(hits.index, 0)
-    label_tab = np.array([p.label for p in primitives], dtype=np.int64)
-    inst_tab = np.array([p.instance for p in primitives], dtype=np.int64)
-    rem_tab = np.array([MATERIALS[p.material].remission if p.remission is None else p.remission
-                        for p in primitives])
-    std_tab = np.array([MATERIALS[p.material].remission_std for p in primitives])
+    origins = np.zeros((n, 3))
+    origins[:, 2] = heights
+    free = ~ego_blocked(origins, local, sensor.ego_body) if sensor.ego_body else np.ones(n, bool)
+    t, index, normal = np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros((n, 3))
+    sel = np.nonzero(free)[0]
+    t[sel], index[sel], normal[sel] = _cast(primitives, pose, local[sel], heights[sel],
+                                            sensor.max_range)
+    t, index, normal = _scatter_in_volumes(primitives, pose, local, heights, t, index, normal,
+                                           sensor, rng)
+    t = np.where((t >= sensor.min_range) & (t <= sensor.max_range), t, np.inf)
+    t, src = mixed_pixels(t, beam, rng, rate=sensor.mixed_pixel_rate)
+    index = index[src]
+    hit = np.isfinite(t)
 
-    hit = np.isfinite(hits.t) & (hits.t >= sensor.min_range)
-    t = np.where(hit, hits.t, sensor.max_range)
-    cos_inc = np.abs(np.sum(hits.normal * world, axis=1))
-    remission = (rem_tab[idx] + rng.normal(size=n) * std_tab[idx]) * (0.4 + 0.6 * cos_inc)
-    remission = np.round(np.clip(remission, 0.0, 0.99), 2)
-    p_drop = sensor.dropout + 0.2 * (t / sensor.max_range) ** 2 * (1.0 - remission)
+    mats = [MATERIALS[p.material] for p in primitives]
+    label_tab = np.array([p.label for p in primitives] + [RAW["unlabeled"]], dtype=np.int64)
+    inst_tab = np.array([p.instance for p in primitives] + [0], dtype=np.int64)
+    rem_tab = np.array([m.remission if p.remission is None else p.remission
+                        for m, p in zip(mats, primitives)] + [0.0])
+    std_tab = np.array([m.remission_std for m in mats] + [0.0])
+    zero_tab = np.array([m.zero_rate for m in mats] + [0.0])
+    cos_inc = np.abs(np.sum(normal[src] * (local @ pose[:3, :3].T), axis=1))
+    t_safe = np.where(hit, t, sensor.max_range)
+    rng_m = t_safe + rng.normal(0.0, sensor.range_noise, n)
+    remission = remission_model(rem_tab[index], std_tab[index], zero_tab[index], cos_inc,
+                                rng_m, rng)
+    p_drop = sensor.dropout + calibration[2][beam] + \
+        0.2 * (t_safe / sensor.max_range) ** 2 * (1.0 - remission)
     keep = hit & (rng.random(n) >= p_drop)
-    rng_m = t + rng.normal(0.0, sensor.range_noise, n)
-    semantic = label_tab[idx]
-    instance = inst_tab[idx]
+    semantic = label_tab[index]
+    instance = inst_tab[index]
     far = rng_m > sensor.label_range
     semantic = np.where(far, RAW["unlabeled"], semantic)
     instance = np.where(far, 0, instance)
 
-    outlier = rng.random(n) < sensor.outlier_rate                # spurious returns, any ray
-    out_range = rng.uniform(sensor.min_range, np.maximum(t, sensor.min_range + 0.1))
+    # spurious returns: multi-path echoes, farther than the surface the ray hit
+    outlier = hit & (rng.random(n) < sensor.outlier_rate)
+    out_range = np.minimum(t_safe * rng.uniform(1.1, 2.5, n), sensor.max_range)
     rng_m = np.where(outlier, out_range, rng_m)
     semantic = np.where(outlier, RAW["outlier"], semantic)
     instance = np.where(outlier, 0, instance)
     remission = np.where(outlier, np.round(rng.uniform(0.0, 0.1, n), 2), remission)
 
     sel = keep | outlier
-    xyz = local[sel] * rng_m[sel, None]
+    xyz = local[sel] * rng_m[sel, None] + origins[sel]
     points = np.concatenate([xyz, remission[sel, None]], axis=1).astype(np.float32)
     return {"points": points, "semantic": semantic[sel].astype(np.uint32),
             "instance": instance[sel].astype(np.uint32)}

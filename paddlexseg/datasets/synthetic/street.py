@@ -13,7 +13,7 @@ import numpy as np
 
 from .primitives import Primitive
 
-__all__ = ["StreetScene", "make_street_scene", "RAW"]
+__all__ = ["StreetScene", "make_street_scene", "RAW", "CAR_SHAPES"]
 
 # SemanticKITTI raw label ids used by the generator
 RAW = {"unlabeled": 0, "outlier": 1, "car": 10, "bicycle": 11, "truck": 18, "person": 30,
@@ -22,6 +22,22 @@ RAW = {"unlabeled": 0, "outlier": 1, "car": 10, "bicycle": 11, "truck": 18, "per
        "traffic-sign": 81, "other-object": 99, "moving-car": 252, "moving-person": 254}
 
 SIDEWALK_HEIGHT = 0.14
+
+# car shapes: length / width / body height / cabin height ranges (m), the cabin's share of
+# the length and its shift from the centre (share of the length, + = forward)
+CAR_SHAPES = (
+    {"name": "sedan", "length": (4.4, 4.9), "width": (1.75, 1.85), "body": (0.6, 0.75),
+     "cabin": (0.45, 0.55), "cabin_len": 0.5, "cabin_shift": -0.05},
+    {"name": "hatchback", "length": (3.7, 4.3), "width": (1.65, 1.8), "body": (0.6, 0.75),
+     "cabin": (0.5, 0.6), "cabin_len": 0.6, "cabin_shift": -0.15},
+    {"name": "estate", "length": (4.6, 4.9), "width": (1.8, 1.9), "body": (0.65, 0.75),
+     "cabin": (0.5, 0.6), "cabin_len": 0.68, "cabin_shift": -0.12},
+    {"name": "suv", "length": (4.3, 4.9), "width": (1.85, 2.0), "body": (0.8, 0.95),
+     "cabin": (0.6, 0.7), "cabin_len": 0.65, "cabin_shift": -0.1},
+    {"name": "van", "length": (4.8, 5.4), "width": (1.9, 2.05), "body": (0.9, 1.1),
+     "cabin": (0.8, 1.0), "cabin_len": 0.8, "cabin_shift": -0.08},
+)
+CAR_SHAPE_P = (0.32, 0.32, 0.2, 0.11, 0.05)
 
 
 @dataclass
@@ -53,27 +69,32 @@ class _Builder:
         self.next_instance = 1
 
     def add(self, kind, center, size, label, material, yaw=0.0, instance=0, velocity=(0, 0, 0),
-            remission=None):
+            remission=None, slope=(0.0, 0.0)):
         self.prims.append(Primitive(kind, tuple(float(c) for c in center),
                                     tuple(float(s) for s in size), int(label), material,
                                     float(yaw), int(instance),
-                                    tuple(float(v) for v in velocity), remission))
+                                    tuple(float(v) for v in velocity), remission,
+                                    (float(slope[0]), float(slope[1]))))
 
     def instance(self):
         self.next_instance += 1
         return self.next_instance - 1
 
     def car(self, x, y, z0, yaw, velocity=(0, 0, 0), label=RAW["car"]):
-        """A car as a body box plus a cabin box (one instance); rays pass under the body."""
+        """A car of one of :data:`CAR_SHAPES`: a body box on its wheels (rays pass under it)
+        plus a glass cabin box, one instance. Returns its length."""
         rng, inst = self.rng, self.instance()
-        length, width = rng.uniform(3.8, 4.8), rng.uniform(1.65, 1.9)
-        rem = float(np.clip(rng.normal(0.2, 0.12), 0.03, 0.8))
-        self.add("box", (x, y, z0 + 0.75), (length, width, 0.8), label, "car_paint", yaw, inst,
-                 velocity, rem)
-        dx = -0.1 * length * np.cos(yaw)
-        dy = -0.1 * length * np.sin(yaw)
-        self.add("box", (x + dx, y + dy, z0 + 1.4), (0.55 * length, 0.9 * width, 0.5), label,
+        shape = CAR_SHAPES[rng.choice(len(CAR_SHAPES), p=CAR_SHAPE_P)]
+        length, width = rng.uniform(*shape["length"]), rng.uniform(*shape["width"])
+        body_h, cabin_h = rng.uniform(*shape["body"]), rng.uniform(*shape["cabin"])
+        rem = float(np.clip(rng.normal(0.24, 0.1), 0.02, 0.6))      # paint: dark .. white
+        c, s = np.cos(yaw), np.sin(yaw)
+        self.add("box", (x, y, z0 + 0.28 + body_h / 2), (length, width, body_h), label,
                  "car_paint", yaw, inst, velocity, rem)
+        cabin = shape["cabin_len"] * length
+        dx = shape["cabin_shift"] * length
+        self.add("box", (x + dx * c, y + dx * s, z0 + 0.28 + body_h + cabin_h / 2),
+                 (cabin, 0.9 * width, cabin_h), label, "glass", yaw, inst, velocity)
         return length
 
     def truck(self, x, y, z0, yaw):
@@ -92,13 +113,23 @@ class _Builder:
         self.add("sphere", (x, y, z0 + body + 0.12), (0.12, 0, 0), label, "cloth",
                  instance=inst, velocity=velocity)
 
-    def tree(self, x, y):
+    def tree(self, x, y, z0=0.0, big=1.0):
+        """A trunk and a crown of 2-4 overlapping foliage spheres (a volume that scatters)."""
         rng = self.rng
-        height, radius = rng.uniform(2.0, 3.8), rng.uniform(0.12, 0.28)
-        self.add("cylinder", (x, y, height / 2), (radius, 0, height), RAW["trunk"], "bark")
-        crown = rng.uniform(1.2, 2.6)
-        self.add("sphere", (x, y, height + 0.6 * crown), (crown, 0, 0), RAW["vegetation"],
-                 "foliage")
+        height, radius = rng.uniform(1.6, 2.8) * big, rng.uniform(0.08, 0.16) * big
+        crown = rng.uniform(1.8, 3.4) * big
+        self.add("cylinder", (x, y, z0 + (height + 0.5 * crown) / 2 - 0.2),
+                 (radius, 0, height + 0.5 * crown + 0.4), RAW["trunk"], "bark")
+        for k in range(1 + int(rng.random() < 0.35)):
+            r = crown * rng.uniform(0.75, 1.0)
+            off = rng.normal(0, 0.3 * crown, 3)
+            self.add("sphere", (x + off[0], y + off[1],
+                                z0 + height + 0.8 * crown + 0.2 * abs(off[2])),
+                     (r, 0, 0), RAW["vegetation"], "foliage")
+
+    def bush(self, x, y, z0=0.0):
+        r = self.rng.uniform(0.5, 1.4)
+        self.add("sphere", (x, y, z0 + 0.6 * r), (r, 0, 0), RAW["vegetation"], "foliage")
 
     def pole(self, x, y, z0, side):
         rng = self.rng
@@ -110,84 +141,106 @@ class _Builder:
                      (0.05, rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9)), RAW["traffic-sign"],
                      "retroreflector")
 
+    def parked_row(self, x0, x1, y, z0, occupancy):
+        """Cars (and a few trucks) parked along x at lateral position y."""
+        rng = self.rng
+        x = x0 + rng.uniform(0, 4)
+        while x < x1:
+            if rng.random() < occupancy:
+                yaw = rng.normal(0, 0.03) + (0 if rng.random() < 0.5 else np.pi)
+                yy = y + rng.normal(0, 0.1)
+                if rng.random() < 0.04:
+                    x += self.truck(x + 4.5, yy, z0, yaw) + rng.uniform(1, 4)
+                else:
+                    x += self.car(x + 2.4, yy, z0, yaw) + rng.uniform(0.8, 4.0)
+            else:
+                x += rng.uniform(5, 15)
 
-def _side(b, side, x0, x1, road_hw):
+
+def _side(b, side, x0, x1, road_hw, parking):
     """Everything on one side of the road (side +1: left, y > 0; -1: right)."""
     rng = b.rng
     edge = road_hw
-    if rng.random() < 0.65:                         # parking lane with parked cars and trucks
+    if parking:                                     # parking lane with parked cars
         b.add("rect", ((x0 + x1) / 2, side * (road_hw + 1.2), 0.002), (x1 - x0, 2.4, 0),
               RAW["parking"], "parking_asphalt")
-        x = x0 + rng.uniform(0, 6)
-        while x < x1:
-            if rng.random() < 0.5:
-                yaw = rng.normal(0, 0.03) + (0 if rng.random() < 0.5 else np.pi)
-                y = side * (road_hw + 1.2 + rng.normal(0, 0.1))
-                if rng.random() < 0.1:
-                    x += b.truck(x + 4.5, y, 0.0, yaw) + rng.uniform(1, 4)
-                else:
-                    x += b.car(x + 2.4, y, 0.0, yaw) + rng.uniform(0.8, 5)
-            else:
-                x += rng.uniform(4, 12)
+        b.parked_row(x0, x1, side * (road_hw + 1.2), 0.0, 0.45)
         edge += 2.4
-    walk = rng.uniform(1.8, 3.5)                    # raised sidewalk, in segments of <= 40 m
+    if rng.random() < 0.5:                          # a grass verge with a row of trees
+        verge = rng.uniform(1.5, 3.0)
+        b.add("rect", ((x0 + x1) / 2, side * (edge + verge / 2), rng.uniform(0.03, 0.12)),
+              (x1 - x0, verge, 0), RAW["terrain"], "grass", slope=(0, side * 0.02))
+        for x in np.arange(x0 + rng.uniform(0, 8), x1, rng.uniform(8, 14)):
+            b.tree(x + rng.normal(0, 0.5), side * (edge + verge / 2), big=rng.uniform(0.9, 1.4))
+        edge += verge
+    walk = rng.uniform(2.5, 4.5)                    # raised sidewalk, in segments of <= 40 m
     n_seg = int(np.ceil((x1 - x0) / 40.0))
     bounds = np.linspace(x0, x1, n_seg + 1)
     for a, c in zip(bounds[:-1], bounds[1:]):
         b.add("box", ((a + c) / 2, side * (edge + walk / 2), SIDEWALK_HEIGHT / 2),
               (c - a, walk, SIDEWALK_HEIGHT), RAW["sidewalk"], "concrete")
-    for x in np.arange(x0 + rng.uniform(0, 15), x1, rng.uniform(12, 30)):
+    for x in np.arange(x0 + rng.uniform(0, 25), x1, rng.uniform(25, 50)):
         b.pole(x, side * (edge + 0.35), SIDEWALK_HEIGHT, side)
-    for _ in range(rng.poisson((x1 - x0) / 35.0)):
+    for _ in range(rng.poisson((x1 - x0) / 150.0)):
         moving = rng.random() < 0.5
         vel = (rng.choice([-1, 1]) * rng.uniform(0.8, 1.6), 0, 0) if moving else (0, 0, 0)
         b.person(rng.uniform(x0, x1), side * (edge + rng.uniform(0.6, walk - 0.4)),
                  SIDEWALK_HEIGHT, vel)
-    for _ in range(rng.poisson((x1 - x0) / 80.0)):
+    for _ in range(rng.poisson((x1 - x0) / 250.0)):
         b.add("box", (rng.uniform(x0, x1), side * (edge + walk - 0.5), SIDEWALK_HEIGHT + 0.5),
               (1.7, 0.45, 1.0), RAW["bicycle"], "metal", rng.normal(0, 0.1), b.instance())
-    for _ in range(rng.poisson((x1 - x0) / 60.0)):
+    for _ in range(rng.poisson((x1 - x0) / 50.0)):
         b.add("box", (rng.uniform(x0, x1), side * (edge + walk - 0.4), SIDEWALK_HEIGHT + 0.5),
               (0.6, 0.6, 1.0), RAW["other-object"], "plastic")
     edge += walk
+    _plots(b, side, x0, x1, edge)
 
-    strip = rng.uniform(0.5, 8.0)                   # terrain strip (the ground plane) with trees
-    if strip > 1.5:
-        for x in np.arange(x0 + rng.uniform(0, 8), x1, rng.uniform(7, 18)):
-            if rng.random() < 0.75:
-                b.tree(x + rng.normal(0, 1), side * (edge + strip / 2))
-            else:
-                r = rng.uniform(0.5, 1.2)
-                b.add("sphere", (x, side * (edge + strip / 2), 0.5 * r), (r, 0, 0),
-                      RAW["vegetation"], "foliage")
-    edge += strip
 
-    x = x0 + rng.uniform(-10, 0)                    # buildings, gaps with fences or hedges
+def _plots(b, side, x0, x1, edge):
+    """Behind the sidewalk: plots along the street, each fenced or hedged at the front, with
+    grass, bushes and trees, and often a building set back from the sidewalk."""
+    rng = b.rng
+    # the land behind the sidewalk: grass, lower or higher than the kerb, sloping away
+    b.add("rect", ((x0 + x1) / 2, side * (edge + 30.0), rng.uniform(-0.8, 0.1)),
+          (x1 - x0, 60.0, 0), RAW["terrain"], "grass",
+          slope=(0, side * rng.uniform(-0.06, 0.03)))
+    x = x0 + rng.uniform(-10, 0)
     while x < x1:
-        if rng.random() < 0.8:
-            length, depth, height = rng.uniform(8, 25), rng.uniform(8, 16), rng.uniform(4, 15)
-            b.add("box", (x + length / 2, side * (edge + depth / 2), height / 2),
-                  (length, depth, height), RAW["building"], rng.choice(["facade", "brick"]))
-        else:                                       # a patch of dense vegetation
-            length = rng.uniform(8, 20)
-            for cx in np.linspace(x + 2, x + length - 2, 3):
-                r = rng.uniform(2.0, 3.5)
-                b.add("sphere", (cx, side * (edge + r + 0.5), r * 0.8), (r, 0, 0),
-                      RAW["vegetation"], "foliage")
+        length = rng.uniform(10, 30)
+        front = rng.random()
+        y_front = side * (edge + 0.3)
+        if front < 0.2:                             # fence
+            height = rng.uniform(0.9, 2.0)
+            b.add("box", (x + length / 2, y_front, height / 2 - 0.2), (length - 1.0, 0.08,
+                  height + 0.4), RAW["fence"], rng.choice(["fence_wood", "fence_metal"]))
+        elif front < 0.8:                           # hedge
+            height, depth = rng.uniform(1.0, 2.6), rng.uniform(0.8, 2.0)
+            b.add("box", (x + length / 2, side * (edge + 0.2 + depth / 2), height / 2 - 0.1),
+                  (length - 0.5, depth, height + 0.2), RAW["vegetation"], "foliage")
+        setback = rng.uniform(1.5, 10.0)
+        for _ in range(rng.poisson(length / 20.0)):
+            b.bush(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(1.5, setback)))
+        for _ in range(rng.poisson(length / 15.0)):
+            b.tree(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(2.0, setback + 3)),
+                   big=rng.uniform(1.1, 1.8))
+        if rng.random() < 0.8:                      # a building
+            blen, depth, height = length * rng.uniform(0.5, 0.9), rng.uniform(8, 16), \
+                rng.uniform(5, 15)
+            b.add("box", (x + length / 2, side * (edge + setback + depth / 2), height / 2 - 0.5),
+                  (blen, depth, height + 1.0), RAW["building"], rng.choice(["facade", "brick"]))
+        if rng.random() < 0.3:                      # a side fence between plots
+            b.add("box", (x, side * (edge + setback / 2 + 0.3), 0.6), (0.08, setback, 1.2),
+                  RAW["fence"], "fence_wood")
         x += length
-        gap = rng.uniform(1.0, 8.0)
-        kind = rng.random()
-        if kind < 0.5:
-            b.add("box", (x + gap / 2, side * (edge + 0.3), 0.7), (gap, 0.08, 1.4),
-                  RAW["fence"], rng.choice(["fence_wood", "fence_metal"]))
-        elif kind < 0.8:
-            b.add("box", (x + gap / 2, side * (edge + 0.6), 0.7), (gap, 1.0, 1.4),
-                  RAW["vegetation"], "foliage")
-        x += gap
 
 
 def make_street_scene(rng, x_range, ego_speed=8.0):
     """Random street covering ``x_range`` (metres along the street).
+
+    The road has a crown (it falls 2 % towards each kerb), darker repaired patches, lane
+    markings, kerbs and raised sidewalks; the land behind is grass sloping up or down, with
+    plots fenced or hedged at the front, bushes, trees (trunk + crown of foliage spheres) and
+    buildings set back from the street.
 
     Args:
         rng: numpy Generator (the only source of randomness).
@@ -200,16 +253,32 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
     """
     x0, x1 = float(x_range[0]), float(x_range[1])
     b = _Builder(rng)
-    road_hw = rng.uniform(3.2, 5.0)
+    road_hw = rng.uniform(3.0, 4.8)
     xc, length = (x0 + x1) / 2, x1 - x0
-    b.add("plane", (0, 0, 0), (0, 0, 0), RAW["terrain"], "grass")
-    b.add("rect", (xc, 0, 0.001), (length, 2 * road_hw, 0), RAW["road"], "asphalt")
-    for y in (-road_hw + 0.25, road_hw - 0.25):     # solid edge lines and a dashed centre line
-        b.add("rect", (xc, y, 0.002), (length, 0.15, 0), RAW["lane-marking"], "paint")
-    for x in np.arange(x0 + rng.uniform(0, 9), x1, 9.0):
-        b.add("rect", (x, 0, 0.002), (3.0, 0.15, 0), RAW["lane-marking"], "paint")
-    for side in (1, -1):
-        _side(b, side, x0, x1, road_hw)
+    camber = 0.02
+    b.add("plane", (0, 0, -0.3), (0, 0, 0), RAW["terrain"], "grass")
+    for side in (1, -1):                            # the two halves of the crowned road
+        b.add("rect", (xc, side * road_hw / 2, 0.001 + camber * road_hw / 2),
+              (length, road_hw, 0), RAW["road"], "asphalt", slope=(0, -side * camber))
+        for y in (side * (road_hw - 0.25),):        # solid edge line
+            b.add("rect", (xc, y, 0.004 + camber * 0.25), (length, 0.15, 0),
+                  RAW["lane-marking"], "paint", slope=(0, -side * camber))
+    for x in np.arange(x0 + rng.uniform(0, 9), x1, 9.0):        # dashed centre line
+        b.add("rect", (x, 0, 0.004 + camber * road_hw), (3.0, 0.15, 0), RAW["lane-marking"],
+              "paint")
+    for _ in range(rng.poisson(length / 25.0)):     # repaired patches and manhole lids
+        y = rng.uniform(-road_hw + 0.5, road_hw - 0.5)
+        b.add("rect", (rng.uniform(x0, x1), y, 0.003 + camber * (road_hw - abs(y))),
+              (rng.uniform(0.6, 3.0), rng.uniform(0.6, 2.0), 0), RAW["road"], "asphalt_patch",
+              yaw=rng.uniform(0, np.pi), slope=(0, -np.sign(y) * camber))
+    parking = rng.random(2) < 0.2                   # parking lanes: on one side at least
+    parking[rng.integers(2)] |= not parking.any()
+    for side, park in zip((1, -1), parking):
+        _side(b, side, x0, x1, road_hw, park)
+    for x_end in (x0 + rng.uniform(0, 15), x1 - rng.uniform(0, 15)):
+        if rng.random() < 0.8:                      # the street bends or ends: a far facade
+            b.add("box", (x_end, rng.normal(0, 10), 5.0), (4.0, 80.0, rng.uniform(8, 20)),
+                  RAW["building"], "facade")
     lane_y = -road_hw / 2
     for _ in range(rng.integers(1, 4)):             # traffic in the opposite lane
         speed = rng.uniform(4, 14)
