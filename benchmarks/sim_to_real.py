@@ -12,7 +12,8 @@ real labels and their mean; the official 19-class mIoU and the accuracy are prin
     python benchmarks/sim_to_real.py --real ... --iters 600 --beam_dropout 0.1 \
         --save_dir output/s2r_after --before output/s2r_before/real_iou.json
     # score an existing checkpoint only (its config.yml gives model and projection)
-    python benchmarks/sim_to_real.py --real ... --model_path output/x/best_model
+    python benchmarks/sim_to_real.py --real ... --model_path output/x/iter_600 \
+        --before a/real_iou.json b/real_iou.json --titles A B this
 
 Writes <save_dir>/real_iou.json (the numbers and the run facts) and the checkpoint.
 """
@@ -59,7 +60,10 @@ def parse_args(argv=None):
                    help="train-time remission gain range (log-uniform 1/(1+s)..1+s) + noise")
     p.add_argument("--model_path", default=None,
                    help="score this checkpoint instead of training (uses its config.yml)")
-    p.add_argument("--before", default=None, help="real_iou.json of an earlier run to compare")
+    p.add_argument("--before", nargs="+", default=[], metavar="JSON",
+                   help="real_iou.json of earlier runs, shown as columns before this one")
+    p.add_argument("--titles", nargs="+", default=None,
+                   help="column titles, one per --before file and one for this run")
     add_runtime_flags(p)
     return p.parse_args(argv)
 
@@ -93,7 +97,7 @@ def main(argv=None):
     setup_runtime(args.threads, import_paddle=True)
     from paddlexseg.apis import sim_to_real as s2r
     from paddlexseg.config import load_config
-    before = s2r.load_results(args.before) if args.before else None
+    before = [s2r.load_results(p) for p in args.before]
     if args.model_path:
         folder = args.model_path if os.path.isdir(args.model_path) else \
             os.path.dirname(args.model_path)
@@ -115,7 +119,7 @@ def main(argv=None):
                             real=os.path.abspath(args.real), real_sequences=args.sequences,
                             **facts)
     print(f"\nreal scans: {args.real} sequences {args.sequences}; facts: {facts}")
-    print(s2r.format_table(results, before))
+    print(s2r.format_table(results, before, args.titles))
     print(f"wrote {path}")
 
 

@@ -152,23 +152,25 @@ def present_class_results(metric):
     return out
 
 
-def _main_column(results):
-    return results.get("knn") or results["pixel"]
-
-
-def format_table(results, before=None, titles=("before", "after")):
+def format_table(results, before=(), titles=None, keys=("knn", "pixel")):
     """Per-class IoU over the present classes (and the means and accuracy) as Markdown.
 
     Args:
-        results: :func:`present_class_results` of this run.
-        before: the same of an earlier run (e.g. the previous generator), shown first.
-        titles: column titles of ``before`` and ``results``.
+        results: :func:`present_class_results` of this run (its present classes make the rows).
+        before: the same of earlier runs (e.g. the previous generator), shown first.
+        titles: one column title per run, ``before`` first (default ``before``, ``before 2``,
+            ..., ``after``).
+        keys: which columns of each run: ``knn`` (KNN post-processing) and/or ``pixel``.
     """
-    runs = [results] if before is None else [before, results]
-    heads = [titles[-1]] if before is None else list(titles)
+    runs = list(before) + [results]
+    if titles is None:
+        titles = [f"before {i + 1}" if len(before) > 1 else "before"
+                  for i in range(len(before))] + ["after"]
+    if len(titles) != len(runs):
+        raise ConfigError(f"--titles: {len(titles)} titles for {len(runs)} runs")
     cols = []
-    for run, head in zip(runs, heads):
-        for key in ("knn", "pixel"):
+    for run, head in zip(runs, titles):
+        for key in keys:
             if key in run:
                 cols.append((f"{head} ({'KNN' if key == 'knn' else 'pixel'})", run[key]))
     present = results["present"]

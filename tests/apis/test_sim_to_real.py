@@ -31,9 +31,13 @@ def test_present_classes_and_both_means():
     official = iou_from_confusion(conf, metric.ignore)
     assert res["pixel"]["mIoU_official"] == pytest.approx(official[1])
     assert res["pixel"]["acc"] == pytest.approx(official[2])
-    table = s2r.format_table(res, before=res)
+    table = s2r.format_table(res, before=[res])
     assert "| road | 20 | 0.455 | 0.455 |" in table and "truck" not in table
-    assert "mIoU, 3 present classes" in table
+    assert "mIoU, 3 present classes" in table and "before (pixel)" in table
+    table = s2r.format_table(res, before=[res, res], titles=["a", "b", "c"])
+    assert "| c (pixel) |" in table and table.count("0.455") == 3
+    with pytest.raises(ConfigError, match="titles"):
+        s2r.format_table(res, before=[res], titles=["only one"])
 
 
 def test_config_uses_synthetic_weights_and_budget(synthetic_kitti):
