@@ -83,9 +83,10 @@ def _train(args):
                                  args.iters, width=args.width, width_mult=args.width_mult,
                                  batch_size=args.batch_size, learning_rate=args.lr,
                                  knn=not args.no_knn, augment=augment, seed=args.seed)
-    load0, tic = os.getloadavg(), time.time()
+    load0, tic, cpu = os.getloadavg(), time.time(), time.process_time()
     Trainer(cfg, args.save_dir, progress=False).train()
-    facts = {"train_seconds": round(time.time() - tic, 1), "iters": args.iters,
+    facts = {"train_seconds": round(time.time() - tic, 1),
+             "train_cpu_seconds": round(time.process_time() - cpu, 1), "iters": args.iters,
              "batch_size": args.batch_size, "range_image": [64, args.width],
              "width_mult": args.width_mult, "augment": augment, "train_root": train_root,
              "train_sequences": seqs, "load_before": load0, "load_after": os.getloadavg()}

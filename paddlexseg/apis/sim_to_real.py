@@ -165,7 +165,7 @@ def format_table(results, before=(), titles=None, keys=("knn", "pixel")):
     runs = list(before) + [results]
     if titles is None:
         titles = [f"before {i + 1}" if len(before) > 1 else "before"
-                  for i in range(len(before))] + ["after"]
+                  for i in range(len(before))] + ["after" if before else "this run"]
     if len(titles) != len(runs):
         raise ConfigError(f"--titles: {len(titles)} titles for {len(runs)} runs")
     cols = []

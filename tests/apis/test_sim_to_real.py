@@ -31,6 +31,7 @@ def test_present_classes_and_both_means():
     official = iou_from_confusion(conf, metric.ignore)
     assert res["pixel"]["mIoU_official"] == pytest.approx(official[1])
     assert res["pixel"]["acc"] == pytest.approx(official[2])
+    assert "| this run (pixel) |" in s2r.format_table(res)
     table = s2r.format_table(res, before=[res])
     assert "| road | 20 | 0.455 | 0.455 |" in table and "truck" not in table
     assert "mIoU, 3 present classes" in table and "before (pixel)" in table
