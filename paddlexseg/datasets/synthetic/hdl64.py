@@ -2,11 +2,17 @@
 
 Sources of the numbers:
 
-* Beam elevations: Velodyne HDL-64E S2 user's manual and data sheet (63-HDL64ES2, rev. D,
-  2011): two blocks of 32 lasers, the upper block from +2.0 deg down to -8.33 deg in 1/3 deg
-  steps, the lower block from -8.83 deg down to -24.33 deg in 1/2 deg steps. Each unit's
-  ``db.xml`` calibration moves every laser by a few hundredths of a degree (the uneven spacing
-  a real table shows); :meth:`~.lidar_scenes.LidarSensor.calibration` draws those per unit.
+* Beam elevations: the nominal table of the Velodyne HDL-64E S2 (user's manual 63-HDL64ES2
+  rev. D, 2011; data sheet: +2 to -24.8 deg, ~0.4 deg resolution): two blocks of 32 lasers,
+  the upper block from +2.0 deg down to -8.33 deg in 1/3 deg steps, the lower block from
+  -8.83 deg down to -24.33 deg in 1/2 deg steps. Each unit's ``db.xml`` calibration moves the
+  lasers (e.g. the ROS velodyne driver's ``64e_utexas.yaml``: +2.02 .. -8.52 in 0.34 deg
+  steps, -8.95 .. -24.71 in 0.51 deg steps) and spaces them a little unevenly;
+  :meth:`~.lidar_scenes.LidarSensor.calibration` draws those per-laser errors per unit.
+  KITTI's unit spans +2.0 to -24.9 deg (the usual figure; per-ring fits of real SemanticKITTI
+  scans, elevation = e0 + offset / range, give about +1.9 for the top laser, -8.8 / -9.1 at
+  the block boundary and -24.9 at the bottom), so :class:`~.lidar_scenes.LidarSensor` maps the
+  table linearly onto [fov_down, fov_up] = [-24.9, 2.0].
 * Laser origins: every laser fires from its own height in the housing; the published per-laser
   ``vert_offset_correction`` of HDL-64E S2/S3 ``db.xml`` files (e.g. the ROS velodyne driver's
   ``64e_s2.1-sztaki.yaml`` and ``64e_s3-xiesc.yaml``) is about 0.20-0.21 m for the upper block
@@ -31,12 +37,17 @@ __all__ = ["HDL64E_S2_ELEVATIONS", "HDL64E_BLOCK_OFFSETS", "EGO_BODY", "ego_bloc
 HDL64E_S2_ELEVATIONS = np.concatenate([2.0 - np.arange(32) / 3.0, -8.83 - 0.5 * np.arange(32)])
 HDL64E_BLOCK_OFFSETS = (0.21, 0.12)   # laser heights (m) above the sensor origin: upper, lower
 
-# The ego car (VW Passat B6 wagon, 4.77 x 1.82 x 1.5 m) in the sensor frame: x forward, y
-# left, z up, ground at z = -1.73. Boxes as (x_min, x_max, y_min, y_max, z_min, z_max).
+# The ego car (VW Passat B6 wagon, 4.77 x 1.82 x 1.5 m; boxes fitted to the per-ring, per-azimuth
+# gaps of real scans) in the sensor frame: x forward, y left, z up, ground at z = -1.73.
+# Boxes as (x_min, x_max, y_min, y_max, z_min, z_max).
 EGO_BODY = (
-    (-1.45, 0.55, -0.78, 0.78, -1.40, -0.30),      # cabin and roof (top 1.43 m above ground)
-    (0.55, 2.25, -0.91, 0.91, -1.40, -0.85),       # bonnet
-    (-2.55, -1.45, -0.91, 0.91, -1.40, -0.70),     # boot / tailgate
+    (-0.85, 0.45, -0.65, 0.65, -1.40, -0.28),      # cabin and roof (top 1.45 m above ground)
+    (-1.15, -0.85, -0.45, 0.45, -1.40, -0.30),     # rear of the roof
+    (0.75, 1.60, -0.78, 0.78, -1.40, -0.85),       # bonnet
+    (1.60, 2.30, -0.65, 0.65, -1.40, -0.88),       # front of the bonnet (rounded corners)
+    (-2.00, -0.85, -0.78, 0.78, -1.40, -0.80),     # boot
+    (-2.35, -2.00, -0.60, 0.60, -1.40, -0.85),     # tailgate
+    (0.20, 0.40, -0.95, -0.75, -1.40, -0.22),      # a mount right of the sensor (seen in scans)
 )
 
 

@@ -103,7 +103,7 @@ def build_frame(rng, sensor_height=1.73):
     Returns:
         (primitives, objects [SceneObject, world frame], pose float64 [4, 4] world <- velodyne).
     """
-    street = make_street_scene(rng, (-15.0, 85.0))
+    street = make_street_scene(rng, (-15.0, 85.0), parking=(0.65, 0.5))   # many cars
     prims, objects = street_objects(street.primitives)
     hw, lane = street.road_half_width, street.lane_y
     placer = Placer(prims, objects)
@@ -196,7 +196,8 @@ def render_frame(prims, objects, pose, rng, sensor, calib=KITTI_CALIB, image_sca
     boxes = np.array([_to_velodyne(o.box, pose) for o in objects]).reshape(-1, 7)
     counts = np.asarray(points_in_boxes(points[:, :3].astype(np.float64), boxes)).sum(0) \
         if len(objects) else np.zeros(0)
-    cam_boxes = lidar_boxes_to_camera(boxes, calib)
+    # the label file keeps 2 decimals: project the box it will hold, so 2-D and 3-D agree
+    cam_boxes = np.round(lidar_boxes_to_camera(boxes, calib), 2)
     box2d, raw = boxes_to_image_2d(cam_boxes, calib["P2"], IMAGE_SHAPE, return_unclipped=True)
     rows_out = []
     for i, obj in enumerate(objects):

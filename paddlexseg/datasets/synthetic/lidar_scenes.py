@@ -18,6 +18,7 @@ sequence alone gives the same files as generating it together with others.
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -66,8 +67,9 @@ class LidarSensor:
         label_range: returns farther than this are left unlabeled (raw label 0), as in
             SemanticKITTI, whose annotation thins out beyond ~50 m.
         laser_offsets: (upper, lower) block laser heights above the sensor origin (64 beams).
-        ego_body: boxes of the ego car in the sensor frame (see :data:`.hdl64.EGO_BODY`);
-            rays into them give no return. Empty: no ego car.
+        ego_body: boxes of the ego car in the sensor frame; rays into them give no return.
+            None (default): the KITTI car (:data:`.hdl64.EGO_BODY`) for the 64-beam HDL-64E
+            and none for other sensors; ``()``: no ego car.
         mixed_pixel_rate: share of depth edges giving a return between the two surfaces.
     """
     beams: int = 64
@@ -78,11 +80,11 @@ class LidarSensor:
     max_range: float = 80.0
     min_range: float = 2.0
     range_noise: float = 0.02
-    dropout: float = 0.005
+    dropout: float = 0.002
     outlier_rate: float = 2e-4
     label_range: float = 52.0
     laser_offsets: tuple = HDL64E_BLOCK_OFFSETS
-    ego_body: tuple = EGO_BODY
+    ego_body: Optional[tuple] = None
     mixed_pixel_rate: float = 0.35
 
     def elevations(self):
@@ -93,6 +95,12 @@ class LidarSensor:
             return self.fov_down + unit * (self.fov_up - self.fov_down)
         return np.linspace(self.fov_up, self.fov_down, self.beams)
 
+    def body(self):
+        """The ego-car boxes in use (see ``ego_body``)."""
+        if self.ego_body is None:
+            return EGO_BODY if self.beams == 64 else ()
+        return tuple(self.ego_body)
+
     def laser_heights(self):
         """Height (m) of each laser's origin above the sensor origin: float64 [beams]."""
         if self.beams == 64:
@@ -102,8 +110,8 @@ class LidarSensor:
     def calibration(self, rng):
         """One unit's per-beam azimuth offsets (columns), elevation errors (deg) and extra
         return-loss rates (a few weak lasers), as a tuple of three float64 [beams]."""
-        return (rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.05, self.beams),
-                rng.beta(0.5, 40.0, self.beams))
+        return (rng.uniform(-0.4, 0.4, self.beams), rng.normal(0.0, 0.03, self.beams),
+                rng.beta(0.5, 100.0, self.beams))
 
     def directions(self, calibration, phase=0.0):
         """Unit ray directions in the sensor frame, beam-major: float64 [beams * azimuth_steps, 3].
@@ -189,7 +197,7 @@ def build_sequence(seed, sequence, scans, sensor=None):
     poses = np.tile(np.eye(4), (scans, 1, 1))
     for k in range(scans):
         poses[k, :3, :3] = _rot(yaws[k], pitch[k], roll[k])
-        poses[k, :3, 3] = (xs[k], ys[k], sensor.height)
+        poses[k, :3, 3] = (xs[k], ys[k], sensor.height + scene.road_height(ys[k]))
     calibration = sensor.calibration(_rng(seed, sequence, 1))
     return SequenceSpec(scene=scene, velo_poses=poses, times=FRAME_DT * np.arange(scans),
                         sensor=sensor, sensor_calibration=calibration)
@@ -253,7 +261,8 @@ def scan_lidar(primitives, pose, sensor, calibration, rng):
     n = local.shape[0]
     origins = np.zeros((n, 3))
     origins[:, 2] = heights
-    free = ~ego_blocked(origins, local, sensor.ego_body) if sensor.ego_body else np.ones(n, bool)
+    body = sensor.body()
+    free = ~ego_blocked(origins, local, body) if body else np.ones(n, dtype=bool)
     t, index, normal = np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros((n, 3))
     sel = np.nonzero(free)[0]
     t[sel], index[sel], normal[sel] = _cast(primitives, pose, local[sel], heights[sel],
@@ -278,7 +287,7 @@ def scan_lidar(primitives, pose, sensor, calibration, rng):
     remission = remission_model(rem_tab[index], std_tab[index], zero_tab[index], cos_inc,
                                 rng_m, rng)
     p_drop = sensor.dropout + calibration[2][beam] + \
-        0.2 * (t_safe / sensor.max_range) ** 2 * (1.0 - remission)
+        0.1 * (t_safe / sensor.max_range) ** 2 * (1.0 - remission)
     keep = hit & (rng.random(n) >= p_drop)
     semantic = label_tab[index]
     instance = inst_tab[index]

@@ -49,11 +49,17 @@ class StreetScene:
         x_range: (x_min, x_max) extent of the street in metres.
         road_half_width: half the road width (m).
         lane_y: y of the centre of the right-hand driving lane (the ego lane).
+        camber: cross fall of the road from its crown (y = 0) to each kerb.
     """
     primitives: List[Primitive] = field(default_factory=list)
     x_range: Tuple[float, float] = (0.0, 0.0)
     road_half_width: float = 4.0
     lane_y: float = -2.0
+    camber: float = 0.0
+
+    def road_height(self, y):
+        """Height of the road surface at lateral position ``y`` (0 at the kerbs)."""
+        return self.camber * np.maximum(self.road_half_width - np.abs(y), 0.0)
 
     def at_time(self, t):
         """Primitives at time ``t`` seconds (moving ones displaced)."""
@@ -116,8 +122,8 @@ class _Builder:
     def tree(self, x, y, z0=0.0, big=1.0):
         """A trunk and a crown of 2-4 overlapping foliage spheres (a volume that scatters)."""
         rng = self.rng
-        height, radius = rng.uniform(1.6, 2.8) * big, rng.uniform(0.08, 0.16) * big
-        crown = rng.uniform(1.8, 3.4) * big
+        height, radius = rng.uniform(1.3, 2.3) * big, rng.uniform(0.05, 0.09) * big
+        crown = rng.uniform(2.0, 3.6) * big
         self.add("cylinder", (x, y, z0 + (height + 0.5 * crown) / 2 - 0.2),
                  (radius, 0, height + 0.5 * crown + 0.4), RAW["trunk"], "bark")
         for k in range(1 + int(rng.random() < 0.35)):
@@ -128,7 +134,7 @@ class _Builder:
                      (r, 0, 0), RAW["vegetation"], "foliage")
 
     def bush(self, x, y, z0=0.0):
-        r = self.rng.uniform(0.5, 1.4)
+        r = self.rng.uniform(0.7, 1.8)
         self.add("sphere", (x, y, z0 + 0.6 * r), (r, 0, 0), RAW["vegetation"], "foliage")
 
     def pole(self, x, y, z0, side):
@@ -136,9 +142,9 @@ class _Builder:
         height = rng.uniform(4.0, 8.0)
         self.add("cylinder", (x, y, z0 + height / 2), (rng.uniform(0.06, 0.12), 0, height),
                  RAW["pole"], "metal")
-        if rng.random() < 0.4:                      # a sign plate facing the traffic
+        if rng.random() < 0.7:                      # a sign plate facing the traffic
             self.add("box", (x, y - side * 0.1, z0 + rng.uniform(2.2, 3.2)),
-                     (0.05, rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9)), RAW["traffic-sign"],
+                     (0.05, rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)), RAW["traffic-sign"],
                      "retroreflector")
 
     def parked_row(self, x0, x1, y, z0, occupancy):
@@ -149,7 +155,7 @@ class _Builder:
             if rng.random() < occupancy:
                 yaw = rng.normal(0, 0.03) + (0 if rng.random() < 0.5 else np.pi)
                 yy = y + rng.normal(0, 0.1)
-                if rng.random() < 0.04:
+                if rng.random() < 0.01:
                     x += self.truck(x + 4.5, yy, z0, yaw) + rng.uniform(1, 4)
                 else:
                     x += self.car(x + 2.4, yy, z0, yaw) + rng.uniform(0.8, 4.0)
@@ -157,23 +163,23 @@ class _Builder:
                 x += rng.uniform(5, 15)
 
 
-def _side(b, side, x0, x1, road_hw, parking):
+def _side(b, side, x0, x1, road_hw, parking, occupancy):
     """Everything on one side of the road (side +1: left, y > 0; -1: right)."""
     rng = b.rng
     edge = road_hw
     if parking:                                     # parking lane with parked cars
-        b.add("rect", ((x0 + x1) / 2, side * (road_hw + 1.2), 0.002), (x1 - x0, 2.4, 0),
+        b.add("rect", ((x0 + x1) / 2, side * (road_hw + 1.1), 0.002), (x1 - x0, 2.2, 0),
               RAW["parking"], "parking_asphalt")
-        b.parked_row(x0, x1, side * (road_hw + 1.2), 0.0, 0.45)
-        edge += 2.4
-    if rng.random() < 0.5:                          # a grass verge with a row of trees
+        b.parked_row(x0, x1, side * (road_hw + 1.1), 0.0, occupancy)
+        edge += 2.2
+    if rng.random() < 0.4:                          # a grass verge with a row of trees
         verge = rng.uniform(1.5, 3.0)
         b.add("rect", ((x0 + x1) / 2, side * (edge + verge / 2), rng.uniform(0.03, 0.12)),
               (x1 - x0, verge, 0), RAW["terrain"], "grass", slope=(0, side * 0.02))
         for x in np.arange(x0 + rng.uniform(0, 8), x1, rng.uniform(8, 14)):
             b.tree(x + rng.normal(0, 0.5), side * (edge + verge / 2), big=rng.uniform(0.9, 1.4))
         edge += verge
-    walk = rng.uniform(2.5, 4.5)                    # raised sidewalk, in segments of <= 40 m
+    walk = rng.uniform(2.0, 4.0)                    # raised sidewalk, in segments of <= 40 m
     n_seg = int(np.ceil((x1 - x0) / 40.0))
     bounds = np.linspace(x0, x1, n_seg + 1)
     for a, c in zip(bounds[:-1], bounds[1:]):
@@ -209,32 +215,39 @@ def _plots(b, side, x0, x1, edge):
         length = rng.uniform(10, 30)
         front = rng.random()
         y_front = side * (edge + 0.3)
-        if front < 0.2:                             # fence
+        if front < 0.35:                            # fence
             height = rng.uniform(0.9, 2.0)
             b.add("box", (x + length / 2, y_front, height / 2 - 0.2), (length - 1.0, 0.08,
                   height + 0.4), RAW["fence"], rng.choice(["fence_wood", "fence_metal"]))
-        elif front < 0.8:                           # hedge
-            height, depth = rng.uniform(1.0, 2.6), rng.uniform(0.8, 2.0)
+        elif front < 0.85:                          # hedge
+            height, depth = rng.uniform(1.2, 3.0), rng.uniform(0.8, 2.0)
             b.add("box", (x + length / 2, side * (edge + 0.2 + depth / 2), height / 2 - 0.1),
                   (length - 0.5, depth, height + 0.2), RAW["vegetation"], "foliage")
-        setback = rng.uniform(1.5, 10.0)
+        setback = rng.uniform(1.5, 6.5)
+        if setback > 5.5 and rng.random() < 0.3:    # a car on the drive
+            b.car(x + rng.uniform(2.5, length - 2.5), side * (edge + setback / 2), 0.0,
+                  np.pi / 2 + rng.normal(0, 0.1))
         for _ in range(rng.poisson(length / 20.0)):
             b.bush(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(1.5, setback)))
-        for _ in range(rng.poisson(length / 15.0)):
+        for _ in range(rng.poisson(length / 12.0)):
             b.tree(x + rng.uniform(1, length - 1), side * (edge + rng.uniform(2.0, setback + 3)),
                    big=rng.uniform(1.1, 1.8))
-        if rng.random() < 0.8:                      # a building
-            blen, depth, height = length * rng.uniform(0.5, 0.9), rng.uniform(8, 16), \
-                rng.uniform(5, 15)
+        blen, depth = length * rng.uniform(0.5, 0.9), rng.uniform(8, 16)
+        if rng.random() < 0.85:                     # a building
+            height = rng.uniform(5, 15)
             b.add("box", (x + length / 2, side * (edge + setback + depth / 2), height / 2 - 0.5),
                   (blen, depth, height + 1.0), RAW["building"], rng.choice(["facade", "brick"]))
+        else:                                       # a thicket
+            height = rng.uniform(2.0, 5.0)
+            b.add("box", (x + length / 2, side * (edge + setback + depth / 2), height / 2 - 0.5),
+                  (blen, depth, height + 1.0), RAW["vegetation"], "foliage")
         if rng.random() < 0.3:                      # a side fence between plots
             b.add("box", (x, side * (edge + setback / 2 + 0.3), 0.6), (0.08, setback, 1.2),
                   RAW["fence"], "fence_wood")
         x += length
 
 
-def make_street_scene(rng, x_range, ego_speed=8.0):
+def make_street_scene(rng, x_range, ego_speed=8.0, parking=(0.25, 0.3)):
     """Random street covering ``x_range`` (metres along the street).
 
     The road has a crown (it falls 2 % towards each kerb), darker repaired patches, lane
@@ -247,13 +260,15 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
         x_range: (x_min, x_max) of the street.
         ego_speed: speed (m/s) of the ego car in the right lane; cars in that lane drive at
             about this speed so that they never run into it.
+        parking: (probability of a parking lane on each side, share of its places taken);
+            the far side always gets one when neither side draws one.
 
     Returns:
         StreetScene.
     """
     x0, x1 = float(x_range[0]), float(x_range[1])
     b = _Builder(rng)
-    road_hw = rng.uniform(3.0, 4.8)
+    road_hw = rng.uniform(2.9, 4.4)
     xc, length = (x0 + x1) / 2, x1 - x0
     camber = 0.02
     b.add("plane", (0, 0, -0.3), (0, 0, 0), RAW["terrain"], "grass")
@@ -271,11 +286,11 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
         b.add("rect", (rng.uniform(x0, x1), y, 0.003 + camber * (road_hw - abs(y))),
               (rng.uniform(0.6, 3.0), rng.uniform(0.6, 2.0), 0), RAW["road"], "asphalt_patch",
               yaw=rng.uniform(0, np.pi), slope=(0, -np.sign(y) * camber))
-    parking = rng.random(2) < 0.2                   # parking lanes: on one side at least
-    parking[rng.integers(2)] |= not parking.any()
-    for side, park in zip((1, -1), parking):
-        _side(b, side, x0, x1, road_hw, park)
-    for x_end in (x0 + rng.uniform(0, 15), x1 - rng.uniform(0, 15)):
+    lanes = rng.random(2) < parking[0]              # parking lanes: the far side at least
+    lanes[0] |= not lanes.any()
+    for side, park in zip((1, -1), lanes):
+        _side(b, side, x0, x1, road_hw, park, parking[1])
+    for x_end in (x0 + rng.uniform(20, 50), x1 - rng.uniform(20, 50)):
         if rng.random() < 0.8:                      # the street bends or ends: a far facade
             b.add("box", (x_end, rng.normal(0, 10), 5.0), (4.0, 80.0, rng.uniform(8, 20)),
                   RAW["building"], "facade")
@@ -288,4 +303,4 @@ def make_street_scene(rng, x_range, ego_speed=8.0):
             speed = ego_speed + rng.uniform(-0.5, 0.5)
             b.car(sign * rng.uniform(12, 25), lane_y, 0.0, 0.0, (speed, 0, 0), RAW["moving-car"])
     return StreetScene(primitives=b.prims, x_range=(x0, x1), road_half_width=road_hw,
-                       lane_y=lane_y)
+                       lane_y=lane_y, camber=camber)

@@ -70,3 +70,17 @@ def test_bad_primitive():
         Primitive("cone", (0, 0, 0), (1, 1, 1), 10, "metal")
     with pytest.raises(ValueError, match="material"):
         Primitive("box", (0, 0, 0), (1, 1, 1), 10, "gold")
+
+
+def test_sloped_plane_and_rect():
+    ramp = Primitive("rect", (10, 0, 1.0), (4, 4, 0), 40, "asphalt", slope=(0.1, 0.0))
+    hill = Primitive("plane", (0, 0, 0), (0, 0, 0), 72, "grass", slope=(0.0, 0.05))
+    down = _unit([[0, 0, -1]])
+    hit = raycast([ramp], (11, 0, 5), down)
+    assert hit.t[0] == pytest.approx(5 - 1.1)                     # z = 1 + 0.1 * (11 - 10)
+    n = np.array([-0.1, 0.0, 1.0]) / np.sqrt(1.01)
+    np.testing.assert_allclose(hit.normal[0], n, atol=1e-9)
+    assert raycast([ramp], (13, 0, 5), down).index[0] == -1        # outside the rectangle
+    assert raycast([hill], (0, 4, 5), down).t[0] == pytest.approx(5 - 0.2)
+    moved = ramp.at_time(1.0)
+    assert moved.slope == (0.1, 0.0)
