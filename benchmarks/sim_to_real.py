@@ -97,18 +97,9 @@ def main(argv=None):
     args = parse_args(argv)
     setup_runtime(args.threads, import_paddle=True)
     from paddlexseg.apis import sim_to_real as s2r
-    from paddlexseg.config import load_config
     before = [s2r.load_results(p) for p in args.before]
     if args.model_path:
-        folder = args.model_path if os.path.isdir(args.model_path) else \
-            os.path.dirname(args.model_path)
-        cfg_path = next((p for p in (os.path.join(folder, "config.yml"),
-                                     os.path.join(folder, "..", "config.yml"))
-                         if os.path.isfile(p)), None)
-        cfg = load_config(cfg_path or args.config)
-        cfg["val_dataset"] = {**cfg["val_dataset"], "type": "SemanticKITTI", "mode": "val"}
-        if cfg.get("metric", {}).get("type") == "RangeIoU" and not args.no_knn:
-            cfg["metric"]["knn"] = {"k": 5, "search": 5, "sigma": 1.0, "cutoff": 1.0}
+        cfg = s2r.checkpoint_config(args.model_path, args.config, knn=not args.no_knn)
         model_path, facts = args.model_path, {"model_path": args.model_path}
     else:
         cfg, model_path, facts = _train(args)

@@ -23,11 +23,12 @@ from ..config import load_config
 from ..registry import ConfigError
 
 __all__ = ["generate_training_set", "sim_to_real_config", "synthetic_class_weights",
-           "evaluate_folder", "present_class_results", "format_table", "DOMAIN_AUGMENT"]
+           "checkpoint_config", "evaluate_folder", "present_class_results", "format_table", "DOMAIN_AUGMENT"]
 
 # the train-time domain augmentations a run can switch on (PointAugment arguments)
 DOMAIN_AUGMENT = ("beam_dropout", "scale", "remission_jitter")
 HDL64E = {"H": 64, "fov_up": 3.0, "fov_down": -25.0}   # RangeNet++'s KITTI projection
+KNN = {"k": 5, "search": 5, "sigma": 1.0, "cutoff": 1.0}  # RangeNet++'s post-processing
 
 
 def generate_training_set(root, sequences, scans, seed=0):
@@ -86,13 +87,34 @@ def sim_to_real_config(base_config, train_root, train_sequences, real_root, real
     cfg["lr_scheduler"]["learning_rate"] = float(learning_rate)
     cfg["lr_scheduler"]["warmup_iters"] = min(20, max(int(iters) // 10, 1))
     cfg["metric"] = {"type": "RangeIoU", "label_config": "semantic-kitti",
-                     "knn": {"k": 5, "search": 5, "sigma": 1.0, "cutoff": 1.0} if knn else None}
+                     "knn": dict(KNN) if knn else None}
     cfg["train"].update({"seed": int(seed), "save_interval": int(iters), "log_iters":
                          max(int(iters) // 20, 1), "keep_checkpoint_max": 1, "num_workers": 0})
     weights = synthetic_class_weights(cfg)
     for loss in cfg["losses"]:
         if "class_weights" in loss:
             loss["class_weights"] = [round(w, 3) for w in weights]
+    return cfg
+
+
+def checkpoint_config(model_path, default_config, knn=True):
+    """The config to score an existing checkpoint with: the ``config.yml`` its training run
+    wrote (beside it or one folder up), else ``default_config``; the metric gets KNN
+    post-processing switched on or off.
+
+    Raises:
+        ConfigError: the config's metric is not ``RangeIoU`` (only range models are scored).
+    """
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    found = [p for p in (os.path.join(folder, "config.yml"),
+                         os.path.join(folder, "..", "config.yml")) if os.path.isfile(p)]
+    path = found[0] if found else default_config
+    cfg = load_config(path)
+    if (cfg.get("metric") or {}).get("type") != "RangeIoU":
+        raise ConfigError(f"{path}: metric.type must be RangeIoU (a range-image model), got "
+                          f"{(cfg.get('metric') or {}).get('type')!r}")
+    cfg["val_dataset"] = {**cfg["val_dataset"], "type": "SemanticKITTI", "mode": "val"}
+    cfg["metric"]["knn"] = dict(KNN) if knn else None
     return cfg
 
 

@@ -53,3 +53,18 @@ def test_config_uses_synthetic_weights_and_budget(synthetic_kitti):
     assert weights[0] == 0 and weights == [round(w, 3) for w in s2r.synthetic_class_weights(cfg)]
     with pytest.raises(ConfigError, match="multiple of 32"):
         s2r.sim_to_real_config("x.yml", synthetic_kitti, [0], synthetic_kitti, [8], 1, width=100)
+
+
+def test_checkpoint_config_reads_the_run_config(tmp_path):
+    import glob
+    import os
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    quick = os.path.join(repo, "configs", "rangenet", "rangenet_darknet21_synthetic_quick.yml")
+    ckpt = tmp_path / "iter_5"
+    ckpt.mkdir()
+    cfg = s2r.checkpoint_config(str(ckpt), quick, knn=False)   # no config.yml: the default
+    assert cfg["metric"]["knn"] is None and cfg["val_dataset"]["mode"] == "val"
+    assert s2r.checkpoint_config(str(ckpt), quick)["metric"]["knn"] == s2r.KNN
+    point_cfg = sorted(glob.glob(os.path.join(repo, "configs", "twodpass", "*.yml")))[0]
+    with pytest.raises(ConfigError, match="RangeIoU"):
+        s2r.checkpoint_config(str(ckpt), point_cfg)
