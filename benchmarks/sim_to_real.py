@@ -7,12 +7,12 @@ the last checkpoint (no model selection) on the real folder --real (SemanticKITT
 real labels and their mean; the official 19-class mIoU and the accuracy are printed too.
 
     python benchmarks/sim_to_real.py --real /path/to/SemanticKITTI/dataset --sequences 8 \
-        --iters 600 --save_dir output/s2r_before
+        --iters 200 --save_dir output/s2r_before
     # same budget, another generator / options; --before puts the first run's column beside
-    python benchmarks/sim_to_real.py --real ... --iters 600 --beam_dropout 0.1 \
+    python benchmarks/sim_to_real.py --real ... --iters 200 --beam_dropout 0.1 \
         --save_dir output/s2r_after --before output/s2r_before/real_iou.json
     # score an existing checkpoint only (its config.yml gives model and projection)
-    python benchmarks/sim_to_real.py --real ... --model_path output/x/iter_600 \
+    python benchmarks/sim_to_real.py --real ... --model_path output/x/iter_200 \
         --before a/real_iou.json b/real_iou.json --titles A B this
 
 Writes <save_dir>/real_iou.json (the numbers and the run facts) and the checkpoint.
@@ -44,7 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--gen_scans", type=int, default=16, help="scans per generated sequence")
     p.add_argument("--gen_seed", type=int, default=0, help="generator seed")
     p.add_argument("--config", default=QUICK, help="range-model config giving model and losses")
-    p.add_argument("--iters", type=int, default=600, help="training budget (optimizer steps)")
+    p.add_argument("--iters", type=int, default=200,
+                   help="training budget in optimizer steps (200: the figure in docs/custom_data.md)")
     p.add_argument("--batch_size", type=int, default=2)
     p.add_argument("--lr", type=float, default=0.004)
     p.add_argument("--width", type=int, default=1024,
