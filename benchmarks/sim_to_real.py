@@ -45,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--gen_seed", type=int, default=0, help="generator seed")
     p.add_argument("--config", default=QUICK, help="range-model config giving model and losses")
     p.add_argument("--iters", type=int, default=200,
-                   help="training budget in optimizer steps (200: the figure in docs/custom_data.md)")
+                   help="training budget in optimizer steps (200: the docs' figure)")
     p.add_argument("--batch_size", type=int, default=2)
     p.add_argument("--lr", type=float, default=0.004)
     p.add_argument("--width", type=int, default=1024,
