@@ -83,9 +83,11 @@ def test_pasted_patch_appears_where_its_points_project(kitti_img):
         sboxes = out_b[len(boxes):]
         own = np.asarray(points_in_boxes(out_p[:, :3], sboxes))          # [N, n]
         names = rec["names"]
-        chosen = plain.sample(boxes, labels, np.random.default_rng(seed))
-        chosen = [c for c in chosen if c["box3d_lidar"] in sboxes.tolist()]
+        lookup = {(i["frame_id"], i["gt_idx"]): i for p in sampler.pools.values() for i in p}
+        chosen = [lookup[tuple(src)] for src in rec["sources"]]                # paste order
         assert [c["name"] for c in chosen] == names
+        drawn = [c["name"] for c in plain.sample(boxes, labels, np.random.default_rng(seed))]
+        assert all(names.count(k) <= drawn.count(k) for k in set(names))  # the same draw
         hits = misses_before = count = 0
         for j, info in enumerate(chosen):
             src = np.asarray(Image.open(os.path.join(kitti_img, "training", "image_2",
