@@ -16,7 +16,7 @@ import paddle
 import yaml
 
 from ..engine import builder
-from ..engine.checkpoint import load_model_weights
+from ..engine.checkpoint import weights_for_export
 from ..engine.logging import get_logger
 
 __all__ = ["DenseDetector", "export_detector", "bev_input_shape", "SPARSE_PARAMS"]
@@ -56,11 +56,7 @@ def export_detector(cfg, model_path, save_dir):
     sparse_encoder.pdparams, deploy.yaml). Returns a dict of the written paths and shapes."""
     logger = get_logger()
     model = builder.build_model(cfg)
-    if model_path:
-        load_model_weights(model, model_path)
-    else:
-        logger.warning("no --model_path given: exporting randomly initialized weights")
-    model.eval()
+    weights_for_export(model, model_path, logger)
     os.makedirs(save_dir, exist_ok=True)
     prefix = os.path.join(save_dir, "model")
     for ext in (".json", ".pdmodel", ".pdiparams"):

@@ -20,7 +20,7 @@ import yaml
 
 from .._quiet import native_output_filtered
 from ..engine import builder
-from ..engine.checkpoint import load_model_weights
+from ..engine.checkpoint import weights_for_export
 from ..engine.logging import get_logger
 from ..registry import ConfigError
 from .families import FAMILIES, dataset_config, family_of
@@ -282,11 +282,7 @@ def export_model(cfg, model_path, save_dir, output_op=None, input_shape=None, fm
     h, w = resolve_input_shape(cfg, family, input_shape)
     channels = input_channels(cfg, family)
     model = builder.build_model(cfg)
-    if model_path:
-        load_model_weights(model, model_path)
-    else:
-        logger.warning("no --model_path given: exporting randomly initialized weights")
-    model.eval()
+    weights_for_export(model, model_path, logger)
     os.makedirs(save_dir, exist_ok=True)
     prefix = os.path.join(save_dir, "model")
     for ext in (".json", ".pdmodel", ".pdiparams"):  # so the files listed below are this run's

@@ -29,7 +29,7 @@ import paddle
 import yaml
 
 from ..engine import builder
-from ..engine.checkpoint import load_model_weights
+from ..engine.checkpoint import weights_for_export
 from ..engine.logging import get_logger
 from ..ops.dynamic_scatter import GRAPH_COORD_LIMIT, dynamic_voxelize
 from ..registry import ConfigError
@@ -217,11 +217,7 @@ def export_fusion_detector(cfg, model_path, save_dir, input_shape=None):
         path, kind, why = blockers[0]
         raise ConfigError(f"{path}: {kind} cannot be exported: {why}")
     h, w = _image_shape(cfg, input_shape)
-    if model_path:
-        load_model_weights(model, model_path)
-    else:
-        logger.warning("no --model_path given: exporting randomly initialized weights")
-    model.eval()
+    weights_for_export(model, model_path, logger)
     os.makedirs(save_dir, exist_ok=True)
     with paddle.no_grad():
         img_feats, pad_shape = model.extract_img_feat(paddle.zeros([1, 3, h, w]))

@@ -22,7 +22,8 @@ import paddle
 from ..datasets.errors import DataError
 from ..tool_errors import RunError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "latest_checkpoint",
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "weights_for_export",
+           "latest_checkpoint",
            "rng_state", "set_rng_state"]
 
 
@@ -220,6 +221,17 @@ def load_model_weights(model, path, strict=True):
     _check_state_dict(model, state, path, strict)
     model.set_state_dict(state)
     return path
+
+
+def weights_for_export(model, path, logger):
+    """Load ``path`` into ``model`` (or warn that random weights are exported when ``path`` is
+    empty) and switch it to eval mode: the common start of every exporter."""
+    if path:
+        load_model_weights(model, path)
+    else:
+        logger.warning("no --model_path given: exporting randomly initialized weights")
+    model.eval()
+    return model
 
 
 def load_checkpoint(ckpt_dir, model, optimizer=None, scaler=None):
