@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from paddlexseg.runtime import apply_threads, setup_runtime  # noqa: E402  (imports no Paddle)
 
-from bench_cases import MODELS, NOT_EXPORTABLE, Case  # noqa: E402,F401  (the model table)
+from bench_cases import _SPCONV, MODELS, NOT_EXPORTABLE, Case  # noqa: E402,F401  (the table)
 
 
 def _float_outputs_mean(outputs, float_type):
