@@ -18,6 +18,7 @@ import yaml
 from ..engine import builder
 from ..engine.checkpoint import weights_for_export
 from ..engine.logging import get_logger
+from .det_predict import class_names_of
 
 __all__ = ["DenseDetector", "export_detector", "bev_input_shape", "SPARSE_PARAMS"]
 
@@ -73,16 +74,13 @@ def export_detector(cfg, model_path, save_dir):
     sparse_state = {f"{part}.{k}": v for part in ("voxel_encoder", "middle_encoder")
                     for k, v in getattr(model, part).state_dict().items()}
     paddle.save(sparse_state, os.path.join(save_dir, SPARSE_PARAMS))
-    metric = cfg.get("metric") or {}
     info = {"family": "detection", "model": program, "params": "model.pdiparams",
             "sparse_params": SPARSE_PARAMS, "input_name": "spatial_features",
             "input_shape": [None, c, h, w], "output_names": list(OUTPUT_NAMES),
             "outside_graph": ["hard voxelization", "mean VFE", "sparse encoder",
                               "anchors, box decoding", "per-class rotated NMS"],
             "model_config": cfg["model"],
-            "class_names": list(metric.get("class_names") or
-                                (cfg.get("val_dataset") or {}).get("class_names") or
-                                ["Pedestrian", "Cyclist", "Car"])}
+            "class_names": class_names_of(cfg)}
     yaml_path = os.path.join(save_dir, "deploy.yaml")
     with open(yaml_path, "w", encoding="utf-8") as f:
         yaml.safe_dump({"Deploy": info}, f, sort_keys=False, default_flow_style=None)
